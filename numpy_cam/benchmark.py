@@ -1,0 +1,135 @@
+"""Speed of the NumPy forward pass against the same network in PyTorch (optional).
+
+    python -m numpy_cam.benchmark [--model efficientnet_lite0] [--batch 1 8] [--size 224]
+                                  [--threads 2] [--rounds 5] [--repeats 20]
+
+Method: every measurement runs in a fresh process (NumPy and torch disturb each other in
+one process), the two frameworks alternate round by round (this machine is shared and
+noisy), and every process pins the same thread count: OMP/OpenBLAS/MKL threads through the
+environment before import, ``torch.set_num_threads``. A process loads the model, runs three
+warm-up passes, then times ``repeats`` forward passes (input -> logits) and reports their
+median; the table gives the median over rounds of those medians, per image, with the spread
+(min-max over rounds), and the process's peak resident memory (ru_maxrss) and how much of it
+the forward passes added. torch runs the independent reference in tests/torch_models.py
+(eval mode, ``torch.inference_mode``), so the torch side needs a repository checkout.
+"""
+import argparse
+import json
+import os
+import pathlib
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # Linux: KiB
+
+
+def _time(run, x, repeats):
+    for _ in range(3):
+        run(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _numpy_worker(args, x):
+    from numpy_cam import load_model
+    model = load_model(args.model)
+    rss_before = _peak_rss_mb()
+    seconds = _time(lambda x: model.classify(model.features(x)), x, args.repeats)
+    return seconds, rss_before
+
+
+def _torch_worker(args, x):
+    import importlib
+    torch = importlib.import_module("torch")
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        torch_models = importlib.import_module("torch_models")
+    except ImportError as err:
+        raise SystemExit(f"the torch side needs tests/torch_models.py of a repository checkout: {err}")
+    net = torch_models.build_efficientnet_lite0(
+        torch.load(torch_models.EFFICIENTNET_LITE0_CHECKPOINT(), weights_only=True))
+    xt = torch.from_numpy(x)
+    rss_before = _peak_rss_mb()
+    with torch.inference_mode():
+        seconds = _time(net, xt, args.repeats)
+    return seconds, rss_before
+
+
+def worker(args):
+    x = np.random.default_rng(0).uniform(-1, 1, (args.batch[0], 3, args.size, args.size)).astype(np.float32)
+    run = _numpy_worker if args.worker == "numpy" else _torch_worker
+    seconds, rss_before = run(args, x)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+                      "forward_rss_mb": _peak_rss_mb() - rss_before}))
+
+
+def _spawn(framework, batch, args):
+    env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARIABLES})
+    cmd = [sys.executable, "-m", "numpy_cam.benchmark", "--worker", framework, "--model", args.model,
+           "--batch", str(batch), "--size", str(args.size), "--threads", str(args.threads),
+           "--repeats", str(args.repeats)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
+    if out.returncode:
+        raise SystemExit(f"{framework} worker failed:\n{out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _has_torch():
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m numpy_cam.benchmark", description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args)
+    frameworks = ["numpy", "torch"] if _has_torch() else ["numpy"]
+    if len(frameworks) == 1:
+        print("torch is not installed: timing NumPy only (pip install -e '.[torch]')", file=sys.stderr)
+    print(f"{args.model}, {args.size}x{args.size}, {args.threads} thread(s), {args.rounds} rounds x "
+          f"{args.repeats} repeats, medians per image")
+    print("| batch | " + " | ".join(f"{f} ms/image (spread)" for f in frameworks)
+          + (" | NumPy / torch" if len(frameworks) == 2 else "")
+          + " | " + " | ".join(f"{f} peak RSS MB (forward adds)" for f in frameworks) + " |")
+    print("|---" * (1 + 2 * len(frameworks) + (len(frameworks) == 2)) + "|")
+    for batch in args.batch:
+        results = {f: [] for f in frameworks}
+        for r in range(args.rounds):
+            for f in (frameworks if r % 2 == 0 else frameworks[::-1]):
+                results[f].append(_spawn(f, batch, args))
+        cells, memory, medians = [], [], {}
+        for f in frameworks:
+            ms = [1e3 * res["seconds"] / batch for res in results[f]]
+            medians[f] = statistics.median(ms)
+            cells.append(f"{medians[f]:.1f} ({min(ms):.1f}-{max(ms):.1f})")
+            memory.append(f"{max(res['peak_rss_mb'] for res in results[f]):.0f} "
+                          f"(+{max(res['forward_rss_mb'] for res in results[f]):.0f})")
+        ratio = [f"{medians['numpy'] / medians['torch']:.2f}"] if len(frameworks) == 2 else []
+        print("| " + " | ".join([str(batch)] + cells + ratio + memory) + " |")
+
+
+if __name__ == "__main__":
+    main()

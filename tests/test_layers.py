@@ -1,0 +1,182 @@
+"""Each vectorised layer against its loop twin, exact hand-built cases, and properties."""
+import numpy as np
+import pytest
+
+from numpy_cam import layers, layers_loop
+
+RNG = np.random.default_rng(12345)
+
+
+def rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def channels_last(x):
+    """The same NCHW values in channels-last memory (what the layers return)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+CONV_CASES = [
+    # (N, C, H, W), (O, k), stride, padding, groups
+    ((2, 3, 7, 9), (4, 3), 1, 0, 1),
+    ((1, 3, 11, 8), (5, 3), 2, "same", 1),
+    ((1, 3, 10, 10), (2, 3), 2, "same", 1),
+    ((2, 4, 9, 13), (6, 1), 1, 0, 1),
+    ((1, 4, 9, 13), (6, 1), 2, 0, 1),
+    ((1, 5, 6, 7), (5, 3), 1, 1, 5),
+    ((2, 6, 13, 11), (6, 5), 2, "same", 6),
+    ((1, 6, 14, 14), (6, 5), 2, "same", 6),
+    ((1, 4, 8, 9), (4, 3), 1, ((0, 2), (1, 0)), 4),
+    ((1, 4, 9, 7), (6, 3), 2, (1, 2), 2),
+    ((1, 2, 1, 1), (3, 3), 1, 1, 1),
+    ((3, 8, 5, 5), (8, 3), 1, "same", 8),
+]
+
+
+@pytest.mark.parametrize("x_shape, o_k, stride, padding, groups", CONV_CASES)
+@pytest.mark.parametrize("memory", ["nchw", "channels_last"])
+def test_conv2d_matches_loop_twin(x_shape, o_k, stride, padding, groups, memory):
+    x = rand(*x_shape)
+    o, k = o_k
+    w, b = rand(o, x_shape[1] // groups, k, k), rand(o)
+    x_in = channels_last(x) if memory == "channels_last" else x
+    x_before = x_in.copy()
+    y = layers.conv2d(x_in, w, b, stride, padding, groups)
+    ref = layers_loop.conv2d(x, w, b, stride, padding, groups)
+    assert y.shape == ref.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(x_in, x_before)                       # input untouched
+
+
+def test_conv2d_hand_built():
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)             # [[0 1 2] [3 4 5] [6 7 8]]
+    w = np.ones((1, 1, 2, 2), np.float32)
+    np.testing.assert_array_equal(layers.conv2d(x, w)[0, 0], [[8, 12], [20, 24]])
+    # TF "SAME", stride 2 on 3x3: output 2x2, total padding 1, all of it after (bottom/right)
+    np.testing.assert_array_equal(layers.conv2d(x, w, stride=2, padding="same")[0, 0], [[8, 7], [13, 8]])
+    # a depthwise 1x1 kernel only scales each channel
+    x2 = np.stack([x[0, 0], -x[0, 0]])[None]                          # (1, 2, 3, 3)
+    y = layers.conv2d(x2, np.array([2, 3], np.float32).reshape(2, 1, 1, 1), groups=2)
+    np.testing.assert_array_equal(y[0, 1], -3 * x[0, 0])
+
+
+@pytest.mark.parametrize("size, kernel, stride, expected", [
+    (224, 3, 2, (0, 1)), (224, 5, 2, (1, 2)), (112, 3, 1, (1, 1)), (14, 5, 1, (2, 2)),
+    (225, 3, 2, (1, 1)), (225, 5, 2, (2, 2)), (7, 3, 2, (1, 1)), (1, 5, 2, (2, 2)), (8, 1, 1, (0, 0)),
+])
+def test_same_padding_table(size, kernel, stride, expected):
+    assert layers.same_padding(size, kernel, stride) == expected
+
+
+def test_batch_norm_and_folding_match_loop_twins():
+    x, w = rand(2, 5, 4, 3), rand(5, 3, 3, 3)
+    gamma, beta, mean = rand(5), rand(5), rand(5)
+    var = RNG.uniform(0.1, 2.0, 5).astype(np.float32)
+    np.testing.assert_allclose(layers.batch_norm(x, gamma, beta, mean, var, 1e-3),
+                               layers_loop.batch_norm(x, gamma, beta, mean, var, 1e-3), rtol=1e-5, atol=1e-6)
+    for bias in (None, rand(5)):
+        fw, fb = layers.fold_batch_norm(w, bias, gamma, beta, mean, var, 1e-3)
+        lw, lb = layers_loop.fold_batch_norm(w, bias, gamma, beta, mean, var, 1e-3)
+        np.testing.assert_allclose(fw, lw, rtol=1e-6)
+        np.testing.assert_allclose(fb, lb, rtol=1e-6, atol=1e-7)
+        # the identity folding relies on: BN(conv(x, w, b)) == conv(x, w', b')
+        xi = rand(1, 3, 6, 6)
+        lhs = layers.batch_norm(layers.conv2d(xi, w, bias, padding=1), gamma, beta, mean, var, 1e-3)
+        np.testing.assert_allclose(layers.conv2d(xi, fw, fb, padding=1), lhs, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_hand_built():
+    x = np.full((1, 1, 1, 2), 3.0, np.float32)
+    y = layers.batch_norm(x, np.array([2.0]), np.array([1.0]), np.array([1.0]), np.array([4.0]), 0.0)
+    np.testing.assert_array_equal(y, [[[[3.0, 3.0]]]])                 # 2 * (3 - 1) / 2 + 1
+
+
+@pytest.mark.parametrize("fn", ["relu", "relu6"])
+def test_activations_match_loop_twins_and_work_in_place(fn):
+    x = rand(2, 3, 5, 7) * 5
+    ref = getattr(layers_loop, fn)(x)
+    np.testing.assert_array_equal(getattr(layers, fn)(x), ref)
+    y = x.copy()
+    assert getattr(layers, fn)(y, out=y) is y
+    np.testing.assert_array_equal(y, ref)
+    np.testing.assert_array_equal(layers.relu6(np.array([-1, 0, 3, 6, 7], np.float32)), [0, 0, 3, 6, 6])
+
+
+@pytest.mark.parametrize("x_shape, k, stride, padding", [
+    ((2, 3, 8, 8), 2, None, 0), ((1, 4, 9, 11), 3, 2, 1), ((1, 2, 7, 6), 3, 2, "same"), ((1, 1, 5, 5), 3, 1, 1),
+])
+def test_max_pool_matches_loop_twin(x_shape, k, stride, padding):
+    x = rand(*x_shape)
+    np.testing.assert_array_equal(layers.max_pool2d(x, k, stride, padding),
+                                  layers_loop.max_pool2d(x, k, stride, padding))
+
+
+def test_max_pool_padding_never_wins():
+    x = -np.ones((1, 1, 2, 2), np.float32)
+    np.testing.assert_array_equal(layers.max_pool2d(x, 3, 1, 1), -np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("memory", ["nchw", "channels_last"])
+def test_global_pools_match_loop_twins(memory):
+    x = rand(3, 5, 7, 6)
+    x_in = channels_last(x) if memory == "channels_last" else x
+    np.testing.assert_allclose(layers.global_avg_pool(x_in), layers_loop.global_avg_pool(x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(layers.global_max_pool(x_in), layers_loop.global_max_pool(x))
+    assert layers.global_avg_pool(x_in).dtype == np.float32
+    two = np.array([[[[1, 2], [3, 6]]]], np.float32)
+    assert layers.global_avg_pool(two)[0, 0] == 3.0 and layers.global_max_pool(two)[0, 0] == 6.0
+
+
+def test_linear_matches_loop_twin():
+    x, w, b = rand(4, 7), rand(3, 7), rand(3)
+    np.testing.assert_allclose(layers.linear(x, w, b), layers_loop.linear(x, w, b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(layers.linear(np.array([[1, 2]], np.float32), np.array([[3, 4]], np.float32),
+                                                np.array([0.5], np.float32)), [[11.5]])
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 7\)"):
+        layers.linear(rand(4, 6), w, b)
+
+
+def test_softmax_matches_loop_twin_and_is_stable():
+    s = rand(4, 10) * 10
+    np.testing.assert_allclose(layers.softmax(s), layers_loop.softmax(s), rtol=1e-5)
+    big = np.array([[1000.0, 1000.0, -1000.0]], np.float32)
+    p = layers.softmax(big)
+    assert np.all(np.isfinite(p)) and p.dtype == np.float32
+    np.testing.assert_allclose(p, [[0.5, 0.5, 0.0]])
+    scipy_special = pytest.importorskip("scipy.special")
+    np.testing.assert_allclose(layers.softmax(s), scipy_special.softmax(s, axis=-1), rtol=1e-5)
+
+
+def test_float32_is_kept():
+    x = rand(1, 3, 8, 8)
+    y = layers.conv2d(x, rand(4, 3, 3, 3), rand(4).astype(np.float64), padding="same")
+    assert y.dtype == np.float32
+    assert layers.batch_norm(x, *(np.ones(3),) * 2, np.zeros(3), np.ones(3), 1e-3).dtype == np.float32
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((3, 8, 8), np.float32), r"x must be an array of shape \(N, C, H, W\); got \(3, 8, 8\)"),
+    (np.zeros((1, 4, 8, 8), np.float32), r"expects 3 input channels"),
+    (np.zeros((1, 3, 1, 1), np.float32), r"a 3x3 window does not fit a padded input of 1x1"),
+])
+def test_conv2d_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        layers.conv2d(bad, np.zeros((2, 3, 3, 3), np.float32))
+
+
+def test_conv2d_bad_padding():
+    with pytest.raises(ValueError, match="padding must be"):
+        layers.conv2d(rand(1, 3, 5, 5), rand(2, 3, 3, 3), padding="valid-ish")
+
+
+def test_layers_match_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x, w, b = rand(2, 6, 15, 12), rand(6, 1, 5, 5), rand(6)
+    ref = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=2, padding=2, groups=6)
+    np.testing.assert_allclose(layers.conv2d(x, w, b, 2, 2, 6), ref.numpy(), rtol=1e-5, atol=1e-5)
+    w2 = rand(4, 6, 3, 3)
+    ref = F.conv2d(torch.from_numpy(x), torch.from_numpy(w2), stride=1, padding=1)
+    np.testing.assert_allclose(layers.conv2d(x, w2, None, 1, 1), ref.numpy(), rtol=1e-5, atol=1e-5)
+    ref = F.max_pool2d(torch.from_numpy(x), 3, 2, 1)
+    np.testing.assert_array_equal(layers.max_pool2d(x, 3, 2, 1), ref.numpy())
