@@ -1,7 +1,7 @@
 """Speed of the NumPy forward pass against the same network in PyTorch (optional).
 
     python -m numpy_cam.benchmark [--model efficientnet_lite0] [--batch 1 8] [--size 224]
-                                  [--threads 2] [--rounds 5] [--repeats 20]
+                                  [--threads 2] [--rounds 7] [--repeats 20]
 
 Method: every measurement runs in a fresh process (NumPy and torch disturb each other in
 one process), the two frameworks alternate round by round (this machine is shared and
@@ -100,7 +100,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)

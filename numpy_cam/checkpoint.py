@@ -190,6 +190,10 @@ def _read_zip(data: bytes, source: str) -> tuple[Any, dict[str, np.ndarray]]:
                                       f" expected one '<folder>/data.pkl' entry, found "
                                       f"{len(pickles)} among {names[:5]}")
             top = pickles[0][:-len("data.pkl")]
+            packed = [i.filename for i in archive.infolist() if i.compress_type != zipfile.ZIP_STORED]
+            if packed:                                    # torch never compresses: no zip bombs
+                raise CheckpointError(f"{source!r}: compressed entries {_short(packed)}; a PyTorch "
+                                      "checkpoint stores its entries uncompressed")
             order = (archive.read(top + "byteorder").decode("ascii", "replace").strip()
                      if top + "byteorder" in names else "little")
             if order not in ("little", "big"):

