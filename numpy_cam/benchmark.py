@@ -49,7 +49,23 @@ def _numpy_worker(args, x):
     model = load_model(args.model)
     rss_before = _peak_rss_mb()
     seconds = _time(lambda x: model.classify(model.features(x)), x, args.repeats)
-    return seconds, rss_before
+    return seconds, rss_before, _cam_step_seconds(model, x[:1], args.repeats)
+
+
+def _cam_step_seconds(model, x, repeats):
+    """The CAM step for one image at 224 x 224: Eq. 2, upsample, normalise, box, overlay + box."""
+    from numpy_cam.cam import class_activation_map, heatmap
+    from numpy_cam.localize import localize
+    from numpy_cam.visualize import draw_box, overlay
+    f = model.features(x)                                                   # (1, K, h, w)
+    c = int(model.classify(f)[0].argmax())
+    image = np.zeros((x.shape[2], x.shape[3], 3), np.uint8)                 # (224, 224, 3)
+
+    def step(f):
+        heat = heatmap(class_activation_map(f, model.fc_weight, c), image.shape[:2])[0]  # (224, 224)
+        return draw_box(overlay(image, heat, 0.5), localize(heat))
+
+    return _time(step, f, max(repeats, 50))
 
 
 def _torch_worker(args, x):
@@ -67,15 +83,15 @@ def _torch_worker(args, x):
     rss_before = _peak_rss_mb()
     with torch.inference_mode():
         seconds = _time(net, xt, args.repeats)
-    return seconds, rss_before
+    return seconds, rss_before, None
 
 
 def worker(args):
     x = np.random.default_rng(0).uniform(-1, 1, (args.batch[0], 3, args.size, args.size)).astype(np.float32)
     run = _numpy_worker if args.worker == "numpy" else _torch_worker
-    seconds, rss_before = run(args, x)
+    seconds, rss_before, cam_seconds = run(args, x)
     print(json.dumps({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
-                      "forward_rss_mb": _peak_rss_mb() - rss_before}))
+                      "forward_rss_mb": _peak_rss_mb() - rss_before, "cam_seconds": cam_seconds}))
 
 
 def _spawn(framework, batch, args):
@@ -115,6 +131,7 @@ def main(argv=None):
           + (" | NumPy / torch" if len(frameworks) == 2 else "")
           + " | " + " | ".join(f"{f} peak RSS MB (forward adds)" for f in frameworks) + " |")
     print("|---" * (1 + 2 * len(frameworks) + (len(frameworks) == 2)) + "|")
+    cam_share = []
     for batch in args.batch:
         results = {f: [] for f in frameworks}
         for r in range(args.rounds):
@@ -129,6 +146,13 @@ def main(argv=None):
                           f"(+{max(res['forward_rss_mb'] for res in results[f]):.0f})")
         ratio = [f"{medians['numpy'] / medians['torch']:.2f}"] if len(frameworks) == 2 else []
         print("| " + " | ".join([str(batch)] + cells + ratio + memory) + " |")
+        if batch == 1:
+            cam_ms = statistics.median(1e3 * res["cam_seconds"] for res in results["numpy"])
+            cam_share.append(f"CAM step (Eq. 2 + upsample + normalise + box + overlay) for a "
+                             f"{args.size}x{args.size} result: {cam_ms:.2f} ms = "
+                             f"{100 * cam_ms / medians['numpy']:.1f}% of one NumPy forward pass (batch 1)")
+    for line in cam_share:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -1,49 +1,183 @@
-"""The ``numpy-cam`` command.
+"""The ``numpy-cam`` command: top-k classes, and a CAM overlay with its box, for each image.
 
-    numpy-cam IMAGE [IMAGE ...] [--model NAME|PATH] [--top-k K]
+    numpy-cam IMAGE [IMAGE | DIR ...] [--model NAME|PATH] [--class INDEX|NAME] [--top-k K]
+              [--out DIR] [--json] [--alpha A] [--threshold T]
 
-prints the top-k classes of each image. Bad input gets one line on stderr and exit code 2,
-never a traceback.
+Writes ``<out>/<image name>_cam.png`` for the chosen class (default: the top-1). With
+``--json`` stdout carries one JSON record per image and nothing else. Bad input: one line on
+stderr, exit code 2, no traceback, no partial file (PNG files are written atomically).
 """
 import argparse
+import difflib
+import json
 import os
 import sys
+import warnings
+
+from PIL import Image
 
 from .checkpoint import CheckpointError
 
-EXIT_USAGE = 2
+EXIT_BAD_INPUT = 2
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+class BadInput(Exception):
+    """Anything the user can fix: reported as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(EXIT_USAGE, f"numpy-cam: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"numpy-cam: error: {message}\n")
 
 
 def build_parser():
-    p = _Parser(prog="numpy-cam", description="Class Activation Maps in plain NumPy: classify images.")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--model", default="efficientnet_lite0", help="a model name or an exported .npz file")
+    p = _Parser(prog="numpy-cam", description="Class Activation Maps (Zhou et al., CVPR 2016) in plain "
+                "NumPy: classify images and show which region made the network say so.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("--model", default="efficientnet_lite0", help="a model name or an exported .npz file "
+                   "(default: efficientnet_lite0)")
+    p.add_argument("--class", dest="class_", metavar="INDEX|NAME",
+                   help="the class to map (default: each image's top-1 class)")
     p.add_argument("--top-k", type=int, default=5, help="how many classes to print (default 5)")
+    p.add_argument("--out", default=".", help="folder for the <name>_cam.png files (default: .)")
+    p.add_argument("--json", action="store_true", help="print one JSON record per image")
+    p.add_argument("--alpha", type=float, default=0.5, help="heatmap weight in the overlay, 0..1 (default 0.5)")
+    p.add_argument("--threshold", type=float, default=0.2,
+                   help="box threshold as a fraction of the map's max, 0..1 (default 0.2, the paper's)")
     return p
 
 
+def resolve_class(text, class_names):
+    """A class given as an index or a name (any of its comma-separated synonyms, any case)."""
+    if text is None:
+        return None
+    n = len(class_names)
+    if text.strip().lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < n:
+            raise BadInput(f"class index {index} is out of range: expected 0..{n - 1}")
+        return index
+    wanted = text.strip().lower()
+    hits = [i for i, name in enumerate(class_names)
+            if wanted == name.lower() or wanted in (s.strip().lower() for s in name.split(","))]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise BadInput(f"class name {text!r} is ambiguous: it names classes "
+                       + ", ".join(f"{i} ({class_names[i]})" for i in hits) + "; give the index")
+    close = difflib.get_close_matches(wanted, [n.lower() for n in class_names], n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise BadInput(f"unknown class name {text!r}: expected an index 0..{n - 1} or a class name{hint}")
+
+
+def collect_images(paths):
+    """Image files from the arguments: files as given, folders' image files in sorted order."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            inside = sorted(os.path.join(path, name) for name in os.listdir(path)
+                            if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(path, name)))
+            if not inside:
+                raise BadInput(f"{path}: folder holds no image files (expected {', '.join(IMAGE_SUFFIXES)})")
+            found.extend(inside)
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise BadInput(f"{path}: no such file or folder")
+    return found
+
+
+def output_paths(images, out):
+    """<out>/<stem>_cam.png for each image; two inputs may not write the same file."""
+    if not os.path.isdir(out):
+        try:
+            os.makedirs(out)
+        except OSError as err:
+            raise BadInput(f"cannot create the output folder {out}: {err.strerror}") from err
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise BadInput(f"the output folder {out} is not writable")
+    paths = [os.path.join(out, os.path.splitext(os.path.basename(p))[0] + "_cam.png") for p in images]
+    seen = {}
+    for image, path in zip(images, paths):
+        if path in seen:
+            raise BadInput(f"{seen[path]} and {image} would both write {path}; process them separately")
+        seen[path] = image
+    return paths
+
+
+def run_one(model, image_path, out_path, class_idx, args):
+    """Explain one image and write its picture; returns the JSON record."""
+    from .pipeline import explain_image
+    from .visualize import save_png
+    size = os.path.getsize(image_path)
+    if size == 0:
+        raise BadInput(f"{image_path}: empty file (0 bytes), expected an image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            result = explain_image(model, image_path, class_idx=class_idx, top_k=args.top_k,
+                                   threshold=args.threshold, alpha=args.alpha)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+            raise BadInput(f"{image_path}: refusing an image over Pillow's decompression-bomb limit of "
+                           f"{Image.MAX_IMAGE_PIXELS} pixels ({err})") from err
+    save_png(out_path, result.picture)
+    c = result.class_idx
+    return {"image": image_path, "size": [int(result.image.shape[1]), int(result.image.shape[0])],
+            "crop": list(result.crop),
+            "classes": [{"index": i, "name": n, "probability": p} for i, n, p in result.top],
+            "class": {"index": c, "name": model.class_names[c], "probability": float(result.probs[c])},
+            "bbox": None if result.bbox is None else [int(v) for v in result.bbox], "output": out_path}
+
+
+def _print_record(record):
+    print(record["image"])
+    for cls in record["classes"]:
+        print(f"  {cls['probability']:7.2%}  {cls['index']:4d}  {cls['name']}")
+    c, box = record["class"], record["bbox"]
+    where = "no box (the map is constant)" if box is None else "box x0,y0,x1,y1 = " + ",".join(map(str, box))
+    print(f"  wrote {record['output']}: CAM of {c['index']} {c['name']}, {where}")
+
+
+def _one_line(err):
+    return " ".join(str(err).split())
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:                  # --help, or a usage error already printed
+        return stop.code
+    try:
+        for name in ("alpha", "threshold"):
+            if not 0.0 <= getattr(args, name) <= 1.0:
+                raise BadInput(f"--{name} must be between 0 and 1; got {getattr(args, name)}")
+        images = collect_images(args.images)
         from .models import load_model
         model = load_model(args.model)
         if not 1 <= args.top_k <= model.num_classes:
-            raise ValueError(f"--top-k must be between 1 and {model.num_classes}; got {args.top_k}")
-        for path in args.images:
-            if not os.path.isfile(path):
-                raise ValueError(f"{path}: no such file")
-            print(path)
-            for index, name, prob in model.predict(path, top_k=args.top_k):
-                print(f"  {prob:7.2%}  {index:4d}  {name}")
-    except (ValueError, TypeError, CheckpointError, OSError) as err:
-        print(f"numpy-cam: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    return 0
+            raise BadInput(f"--top-k must be between 1 and {model.num_classes}; got {args.top_k}")
+        class_idx = resolve_class(args.class_, model.class_names)
+        outputs = output_paths(images, args.out)
+    except (BadInput, ValueError, TypeError, CheckpointError, OSError) as err:
+        print(f"numpy-cam: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    failed = 0
+    for i, (image, out) in enumerate(zip(images, outputs), 1):
+        if len(images) > 1:
+            print(f"[{i}/{len(images)}] {image}", file=sys.stderr)
+        try:
+            record = run_one(model, image, out, class_idx, args)
+        except (BadInput, ValueError, TypeError, OSError) as err:
+            message = _one_line(err)
+            print(f"numpy-cam: error: {message if image in message else f'{image}: {message}'}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps(record))
+        else:
+            _print_record(record)
+    return EXIT_BAD_INPUT if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,36 +1,200 @@
-"""The numpy-cam command: top-k output, and one line on stderr with exit code 2 for bad input."""
-import pathlib
+"""The numpy-cam command: output, JSON, folders, and the bad-input table of the README.
+
+Every bad input gets one line on stderr starting "numpy-cam: error:", exit code 2, no
+traceback, and leaves no output file behind.
+"""
+import hashlib
+import json
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
+import numpy_cam
+from numpy_cam import checkpoint
 from numpy_cam.cli import main
 
-DATA = pathlib.Path(__file__).parent.parent / "numpy_cam" / "data"
+COFFEE = numpy_cam.DATA / "coffee.png"
+CHELSEA = numpy_cam.DATA / "chelsea.png"
 
 
-def test_prints_top_k(capsys):
-    assert main([str(DATA / "coffee.png"), "--top-k", "3"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("coffee.png") and len(out) == 4
-    assert "967  espresso" in out[1] and out[1].strip().startswith("95.")
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_bad(capsys, argv, message, out_dir=None):
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert err.startswith("numpy-cam: error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    if out_dir is not None:
+        assert not [p for p in os.listdir(out_dir) if p.endswith(".png") or ".tmp" in p]
+
+
+def test_prints_top_k_and_writes_the_overlay(capsys, tmp_path):
+    code, out, err = run(capsys, COFFEE, "--top-k", "3", "--out", tmp_path)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].endswith("coffee.png") and "967  espresso" in lines[1]
+    assert "wrote" in lines[4] and "CAM of 967 espresso" in lines[4] and "box x0,y0,x1,y1 = " in lines[4]
+    with Image.open(tmp_path / "coffee_cam.png") as im:
+        assert im.size == (600, 400) and im.mode == "RGB"
+
+
+def test_json_record_and_class_by_name(capsys, tmp_path):
+    code, out, _ = run(capsys, CHELSEA, "--json", "--class", "Egyptian cat", "--out", tmp_path,
+                       "--threshold", "0.3", "--alpha", "0.6")
+    assert code == 0
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert record["class"]["index"] == 285 and record["classes"][0]["index"] == 282
+    assert record["size"] == [451, 300] and record["crop"] == [95, 19, 356, 280]
+    x0, y0, x1, y1 = record["bbox"]
+    assert 95 <= x0 <= x1 <= 356 and 19 <= y0 <= y1 <= 280
+    assert record["output"] == str(tmp_path / "chelsea_cam.png") and os.path.exists(record["output"])
+    assert abs(sum(c["probability"] for c in record["classes"]) - 0.93) < 0.02
+
+
+def test_folder_with_progress_and_input_unchanged(capsys, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for src in (COFFEE, CHELSEA):
+        (folder / src.name).write_bytes(src.read_bytes())
+    (folder / "notes.txt").write_text("not an image")
+    before = {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in os.listdir(folder)}
+    code, out, err = run(capsys, folder, "--json", "--out", tmp_path / "out")
+    assert code == 0
+    assert [json.loads(l)["image"] for l in out.splitlines()] == [str(folder / "chelsea.png"), str(folder / "coffee.png")]
+    assert "[1/2]" in err and "[2/2]" in err
+    assert sorted(os.listdir(tmp_path / "out")) == ["chelsea_cam.png", "coffee_cam.png"]
+    assert before == {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in os.listdir(folder)}
+
+
+# ---- the bad-input table --------------------------------------------------------------
+
+
+@pytest.fixture
+def images(tmp_path):
+    """Awkward but valid images, and broken files, made from the bundled photo."""
+    d = tmp_path / "images"
+    d.mkdir()
+    photo = Image.open(CHELSEA).convert("RGB")
+    photo.convert("L").save(d / "gray.png")
+    photo.convert("RGBA").save(d / "rgba.png")
+    photo.convert("P").save(d / "palette.png")
+    photo.convert("CMYK").save(d / "cmyk.jpg")
+    sixteen = (np.asarray(photo.convert("L"), np.uint16) * 257)
+    Image.fromarray(sixteen).save(d / "sixteen.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6                                          # orientation: rotate 90 degrees clockwise
+    photo.save(d / "rotated.jpg", exif=exif)
+    Image.new("RGB", (1, 1)).save(d / "tiny.png")
+    (d / "empty.png").write_bytes(b"")
+    (d / "text.jpg").write_text("this is not a JPEG\n")
+    data = CHELSEA.read_bytes()
+    (d / "cut.png").write_bytes(data[:len(data) // 2])
+    photo.save(d / "full.jpg")
+    (d / "cut.jpg").write_bytes((d / "full.jpg").read_bytes()[:3000])
+    return d
+
+
+@pytest.mark.parametrize("name", ["gray.png", "rgba.png", "palette.png", "cmyk.jpg", "sixteen.png"])
+def test_image_modes_are_converted_to_rgb(capsys, images, tmp_path, name):
+    code, out, err = run(capsys, images / name, "--json", "--out", tmp_path)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["size"] == [451, 300] and record["bbox"] is not None
+
+
+def test_exif_orientation_is_respected(capsys, images, tmp_path):
+    code, out, _ = run(capsys, images / "rotated.jpg", "--json", "--out", tmp_path)
+    assert code == 0 and json.loads(out)["size"] == [300, 451]               # turned upright
+    with Image.open(tmp_path / "rotated_cam.png") as im:
+        assert im.size == (300, 451)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.png", "empty file (0 bytes)"),
+    ("cut.png", "cannot read"),
+    ("cut.jpg", "cannot read"),
+    ("text.jpg", "cannot identify image file"),
+    ("tiny.png", "too small to crop"),
+])
+def test_broken_images(capsys, images, tmp_path, name, message):
+    assert_bad(capsys, [images / name, "--out", tmp_path], message, out_dir=tmp_path)
+
+
+def test_decompression_bomb_is_refused(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)                   # 451 x 300 is over 2x this
+    assert_bad(capsys, [CHELSEA, "--out", tmp_path], "decompression-bomb limit", out_dir=tmp_path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)                  # over 1x: a warning, made an error
+    assert_bad(capsys, [CHELSEA, "--out", tmp_path], "decompression-bomb limit", out_dir=tmp_path)
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["missing.png"], "missing.png: no such file"),
-    ([str(DATA / "coffee.png"), "--top-k", "0"], "--top-k must be between 1 and 1000; got 0"),
-    ([str(DATA / "coffee.png"), "--model", "nope"], "unknown model 'nope'"),
-    ([str(pathlib.Path(__file__))], "cannot read"),
+    (["missing.png"], "missing.png: no such file or folder"),
+    ([COFFEE, "--class", "unicorn"], "unknown class name 'unicorn'"),
+    ([COFFEE, "--class", "crane"], "ambiguous: it names classes 134 (crane), 517 (crane)"),
+    ([COFFEE, "--class", "1000"], "class index 1000 is out of range: expected 0..999"),
+    ([COFFEE, "--class", "-1"], "class index -1 is out of range"),
+    ([COFFEE, "--top-k", "0"], "--top-k must be between 1 and 1000; got 0"),
+    ([COFFEE, "--top-k", "1001"], "--top-k must be between 1 and 1000; got 1001"),
+    ([COFFEE, "--threshold", "1.5"], "--threshold must be between 0 and 1; got 1.5"),
+    ([COFFEE, "--threshold", "-0.1"], "--threshold must be between 0 and 1"),
+    ([COFFEE, "--alpha", "2"], "--alpha must be between 0 and 1; got 2.0"),
+    ([COFFEE, "--model", "resnet9000"], "unknown model 'resnet9000'"),
+    ([COFFEE, "--top-k", "x"], "invalid int value: 'x'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("numpy-cam: error: ") and message in err
+def test_bad_arguments(capsys, tmp_path, argv, message):
+    assert_bad(capsys, argv + ["--out", tmp_path], message, out_dir=tmp_path)
 
 
-def test_usage_error_exit_2_without_traceback():
-    out = subprocess.run([sys.executable, "-m", "numpy_cam", "--top-k", "x", "a.png"],
+def test_folder_without_images(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_bad(capsys, [tmp_path / "empty"], "folder holds no image files")
+
+
+def test_unwritable_output_folder(capsys, tmp_path, monkeypatch):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert_bad(capsys, [COFFEE, "--out", a_file / "sub"], "cannot create the output folder")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+    assert_bad(capsys, [COFFEE, "--out", tmp_path], f"the output folder {tmp_path} is not writable", out_dir=tmp_path)
+
+
+def test_weights_for_another_architecture(capsys, tmp_path):
+    other = tmp_path / "other.npz"
+    checkpoint.save_weights(other, {"conv1.weight": np.zeros((64, 3, 7, 7), np.float32)},
+                            {"architecture": "resnet18"})
+    assert_bad(capsys, [COFFEE, "--model", other, "--out", tmp_path], "unknown architecture 'resnet18'")
+    wrong = tmp_path / "wrong.npz"
+    checkpoint.save_weights(wrong, {"conv1.weight": np.zeros((64, 3, 7, 7), np.float32)},
+                            {"architecture": "efficientnet_lite0"})
+    assert_bad(capsys, [COFFEE, "--model", wrong, "--out", tmp_path], "missing")
+
+
+def test_a_failed_write_leaves_no_file(capsys, tmp_path, monkeypatch):
+    def broken_save(self, fp, *args, **kwargs):
+        fp.write(b"\x89PNG partial")
+        raise OSError("disk full")
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    assert_bad(capsys, [COFFEE, "--out", tmp_path], "disk full", out_dir=tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_two_inputs_writing_the_same_file(capsys, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "coffee.png").write_bytes(COFFEE.read_bytes())
+    assert_bad(capsys, [COFFEE, tmp_path / "a" / "coffee.png", "--out", tmp_path], "would both write")
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "numpy_cam", str(tmp_path / "nope.jpg")],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.strip().splitlines()[-1].startswith("numpy-cam: error:")
+    assert out.stderr == f"numpy-cam: error: {tmp_path / 'nope.jpg'}: no such file or folder\n"

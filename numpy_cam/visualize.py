@@ -1,0 +1,203 @@
+"""Turning a class activation map into a picture: jet colormap, overlay, box, PNG file.
+
+The last step of the paper (Zhou et al., CVPR 2016, Fig. 3, Sec. 3): the upsampled, min-max
+normalised CAM (``heatmap``, (H, W) float in [0, 1], computed elsewhere) is coloured with jet
+and blended over the photo, and the localisation box is drawn on top. Images are (H, W, 3)
+uint8 RGB; a ``bbox`` is (x0, y0, x1, y1), inclusive, x = column, y = row, origin top-left.
+Every function returns a new array; inputs are never mutated.
+
+Colormap (a convention peers disagree on): ``JET`` is matplotlib's ``jet``. The authors'
+PyTorch code (``pytorch_CAM.py``) used OpenCV's COLORMAP_JET, another piecewise-linear curve
+(GNU Octave's, clip(1.5 - |4 v - k|, 0, 1)): the two differ by up to 33/255 per channel
+(green at i = 223: 0.131 vs 0.002), 33 or 34 levels in uint8 depending on rounding. That code
+also blends differently (0.3 * colour + 0.5 * image); here it is (1 - alpha) * image + alpha * colour.
+"""
+import numbers
+import operator
+import os
+import uuid
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = ["JET_CONTROL_POINTS", "jet", "JET", "apply_colormap", "overlay", "draw_box", "save_png"]
+
+# matplotlib's jet as (x, value) control points per channel; linear in between.
+JET_CONTROL_POINTS = {
+    "red": ((0.0, 0.0), (0.35, 0.0), (0.66, 1.0), (0.89, 1.0), (1.0, 0.5)),
+    "green": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
+    "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
+}
+
+
+def _check_finite(values, name):
+    nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+    if nan or inf:
+        raise ValueError(f"{name} must be finite; got {nan} NaN and {inf} infinite values")
+
+
+def jet(values):
+    """matplotlib's jet colormap as floats: dark blue at 0, green at ~0.5, dark red at 1.
+
+    Parameters
+    ----------
+    values : array_like of shape (...), finite; clipped to [0, 1]
+
+    Returns
+    -------
+    rgb : ndarray of shape (..., 3), dtype float64, in [0, 1]
+
+    At v = i / 255 this equals matplotlib's ``colormaps["jet"](i / 255)[:3]`` to float rounding
+    (tests/golden/jet_matplotlib.csv); between those points matplotlib steps, this interpolates.
+
+    >>> jet([0.0, 1.0]).tolist()
+    [[0.0, 0.0, 0.5], [0.5, 0.0, 0.0]]
+    """
+    v = np.asarray(values, dtype=np.float64)                               # (...)
+    _check_finite(v, "values")
+    channels = [np.interp(np.clip(v, 0, 1), *zip(*JET_CONTROL_POINTS[c])) for c in ("red", "green", "blue")]
+    return np.stack(channels, axis=-1)                                    # (..., 3)
+
+
+# JET[i] = 255 * jet(i / 255) rounded half up: matplotlib's cm.jet(i / 255) as uint8. 26 values
+# are exact ties (x.5) on paper; the 1e-9 sends them all up whatever float error they carry.
+# (matplotlib's own ``bytes=True`` truncates instead: one lower somewhere in 181 entries.)
+JET = np.floor(jet(np.arange(256) / 255.0) * 255.0 + 0.5 + 1e-9).astype(np.uint8)   # (256, 3)
+JET.flags.writeable = False
+
+
+def _check_rgb(image, name="image"):
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        shape, dtype = getattr(image, "shape", type(image).__name__), getattr(image, "dtype", None)
+        raise ValueError(f"{name} must be an array of shape (H, W, 3) and dtype uint8 (RGB); "
+                         f"got shape {shape} and dtype {dtype}")
+
+
+def apply_colormap(heatmap, table=JET):
+    """Colour a heatmap: pixel value v becomes ``table[round(clip(v, 0, 1) * 255)]``.
+
+    Parameters
+    ----------
+    heatmap : array_like of shape (H, W), float in [0, 1]
+        Values outside [0, 1] are clipped; NaN or infinite values raise ValueError (a NaN
+        usually comes from normalising a constant map, 0 / 0). Rounding is half to even.
+    table : ndarray of shape (256, 3), dtype uint8, the colormap
+
+    Returns
+    -------
+    rgb : ndarray of shape (H, W, 3), dtype uint8
+    """
+    h = np.asarray(heatmap, dtype=np.float64)                             # (H, W)
+    _check_finite(h, "heatmap")
+    table = np.asarray(table)
+    if table.shape != (256, 3) or table.dtype != np.uint8:
+        raise ValueError(f"table must have shape (256, 3) and dtype uint8; got {table.shape} {table.dtype}")
+    index = np.round(np.clip(h, 0.0, 1.0) * 255.0).astype(np.intp)        # (H, W) in 0..255
+    return table[index]                                                   # (H, W, 3)
+
+
+def overlay(image, heatmap, alpha=0.5, table=JET):
+    """Blend the coloured heatmap over the image: round((1 - alpha) * image + alpha * colour).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), dtype uint8
+    heatmap : ndarray of shape (H, W), float in [0, 1] (see ``apply_colormap``)
+    alpha : float in [0, 1]
+        Weight of the colour: 0 returns the image, 1 the coloured heatmap.
+    table : ndarray of shape (256, 3), dtype uint8
+
+    Returns
+    -------
+    rgb : ndarray of shape (H, W, 3), dtype uint8 (computed in float64, rounded half to even)
+    """
+    _check_rgb(image)
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
+    heatmap = np.asarray(heatmap)
+    if heatmap.shape != image.shape[:2]:
+        raise ValueError(f"heatmap must have the image's height and width {image.shape[:2]}; got "
+                         f"heatmap of shape {heatmap.shape} for an image of shape {image.shape}")
+    colour = apply_colormap(heatmap, table).astype(np.float64)            # (H, W, 3)
+    blend = (1.0 - alpha) * image.astype(np.float64) + alpha * colour      # (H, W, 3)
+    return np.clip(np.round(blend), 0, 255).astype(np.uint8)
+
+
+def draw_box(image, bbox, color=(255, 255, 255), width=2):
+    """The image with the outline of ``bbox`` drawn on it (Pillow's ``ImageDraw.rectangle``).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), dtype uint8
+    bbox : (x0, y0, x1, y1) ints, inclusive, x = column, y = row; or None
+        The outline covers columns x0..x1 and rows y0..y1 and grows inwards with ``width``.
+        A box partly outside the image is clipped to it (all four sides stay visible); None
+        returns a copy. ValueError: not 4 ints, x1 < x0 or y1 < y0, entirely outside.
+    color : (r, g, b) ints in 0..255
+    width : int >= 1, the line width in pixels
+
+    Returns
+    -------
+    rgb : ndarray of shape (H, W, 3), dtype uint8, a new array
+    """
+    _check_rgb(image)
+    if bbox is None:
+        return image.copy()
+    try:
+        x0, y0, x1, y1 = (operator.index(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise ValueError(f"bbox must be 4 integers (x0, y0, x1, y1); got {bbox!r}") from None
+    if x1 < x0 or y1 < y0:
+        raise ValueError(f"bbox (x0, y0, x1, y1) must have x0 <= x1 and y0 <= y1; got {bbox!r}")
+    height, width_px = image.shape[:2]
+    if x0 >= width_px or y0 >= height or x1 < 0 or y1 < 0:
+        raise ValueError(f"bbox {bbox!r} lies entirely outside the image of {width_px}x{height} pixels")
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width must be an int >= 1; got {width!r}")
+    rgb = tuple(int(c) for c in color if isinstance(c, numbers.Integral) and 0 <= c <= 255)
+    if len(rgb) != 3 or len(color) != 3:
+        raise ValueError(f"color must be 3 ints in 0..255; got {color!r}")
+    left, top = max(x0, 0), max(y0, 0)                                   # clipped to the image
+    right, bottom = min(x1, width_px - 1), min(y1, height - 1)
+    # On the box's own patch: Pillow alone spills under a one-row box and past a thin one.
+    patch = Image.fromarray(image[top:bottom + 1, left:right + 1])      # a copy, (h, w) of the box
+    ImageDraw.Draw(patch).rectangle((0, 0, right - left, bottom - top), outline=rgb, width=int(width))
+    out = image.copy()
+    out[top:bottom + 1, left:right + 1] = np.asarray(patch)             # (H, W, 3)
+    return out
+
+
+def save_png(path, rgb):
+    """Write an RGB array as a PNG file, atomically.
+
+    The PNG goes to a hidden temporary file in the destination folder, then ``os.replace``
+    moves it onto ``path``: readers see the old file or the new one, never half of one. On
+    any error the temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Written as PNG whatever its extension. Its folder must exist (else FileNotFoundError)
+        and be writable (else PermissionError); both messages name the folder.
+    rgb : ndarray of shape (H, W, 3), dtype uint8
+    """
+    _check_rgb(rgb, "rgb")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save {path!r}: the folder {folder!r} does not exist")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except PermissionError as err:
+        raise PermissionError(f"cannot save {path!r}: the folder {folder!r} is not writable") from err
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(rgb).save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):                                           # also on KeyboardInterrupt
+            os.remove(tmp)
+        raise

@@ -1,0 +1,102 @@
+"""Eq. 2 and the normalisation: exact numbers, the CAM identity for every shipped model."""
+import numpy as np
+import pytest
+
+import numpy_cam
+from numpy_cam import cam as C
+from numpy_cam.models import BUILTIN
+
+RNG = np.random.default_rng(2016)
+
+
+def test_eq2_hand_built():
+    f = np.array([[[[1, 2], [3, 4]], [[0, 1], [0, 1]]]], np.float32)    # (1, K=2, 2, 2)
+    w = np.array([[1, 0], [2, -3], [0.5, 0.5]], np.float32)            # (3 classes, K=2)
+    np.testing.assert_array_equal(C.class_activation_map(f, w, 1), [[[2, 1], [6, 5]]])
+    np.testing.assert_array_equal(C.class_activation_map(f, w, [[0, 2]]),
+                                  [[[[1, 2], [3, 4]], [[0.5, 1.5], [1.5, 2.5]]]])
+
+
+def test_eq2_matches_loop_twin_and_batches():
+    f = RNG.standard_normal((3, 6, 4, 5)).astype(np.float32)
+    w = RNG.standard_normal((10, 6)).astype(np.float32)
+    per_image = C.class_activation_map(f, w, [7, 0, 3])
+    assert per_image.shape == (3, 4, 5) and per_image.dtype == np.float32
+    np.testing.assert_allclose(per_image, C.class_activation_map_loop(f, w, [7, 0, 3]), rtol=1e-5, atol=1e-6)
+    several = C.class_activation_map(f, w, [[7, 1], [0, 2], [3, 9]])  # (N, k) classes
+    assert several.shape == (3, 2, 4, 5)
+    np.testing.assert_array_equal(several[:, 0], per_image)
+    np.testing.assert_allclose(C.class_activation_map(f, w, 4), C.class_activation_map_loop(f, w, 4),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_cam_identity_for_every_shipped_model(name):
+    """mean_{x,y} M_c(x, y) + b_c == S_c for every class of every image."""
+    model = numpy_cam.load_model(name)
+    x = np.concatenate([model.preprocess(numpy_cam.DATA / "coffee.png"),
+                        model.preprocess(numpy_cam.DATA / "chelsea.png")])        # (2, 3, 224, 224)
+    f = model.features(x)
+    logits = model.classify(f)                                                      # (2, classes)
+    every_class = np.tile(np.arange(model.num_classes), (2, 1))                     # (2, classes)
+    cam = C.class_activation_map(f, model.fc_weight, every_class)                   # (2, classes, h, w)
+    np.testing.assert_allclose(cam.mean(axis=(2, 3)) + model.fc_bias, logits, rtol=0, atol=2e-5)
+    top = C.top_classes(logits, 1)[:, 0]
+    assert top[0] == 967                                                            # espresso
+
+
+def test_top_classes_order_and_ties():
+    logits = np.array([[0.1, 3.0, 3.0, -1.0]])
+    np.testing.assert_array_equal(C.top_classes(logits, 3), [[1, 2, 0]])
+    with pytest.raises(ValueError, match=r"k must be between 1 and 4; got 5"):
+        C.top_classes(logits, 5)
+
+
+def test_normalize_exact_and_constant():
+    m = np.array([[[2.0, 4.0], [6.0, 10.0]], [[3.0, 3.0], [3.0, 3.0]]], np.float32)
+    out = C.normalize(m)
+    np.testing.assert_array_equal(out[0], [[0, 0.25], [0.5, 1]])
+    np.testing.assert_array_equal(out[1], np.zeros((2, 2)))                        # constant: zeros, no NaN
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(m[1], 3.0)                                        # input untouched
+
+
+def test_heatmap_orders_differ_and_stay_in_range():
+    cam = RNG.standard_normal((1, 7, 7)).astype(np.float32)
+    a = C.heatmap(cam, (224, 224))
+    b = C.heatmap(cam, (224, 224), order="normalize-first")
+    for h in (a, b):
+        assert h.shape == (1, 224, 224) and h.dtype == np.float32
+        assert h.min() >= 0.0 and h.max() <= 1.0
+    assert a.min() == 0.0 and a.max() == 1.0          # normalised last: the full range is reached
+    assert 1e-4 < np.abs(a - b).max() < 0.1                                        # ~0.01 apart, not equal
+    r = C.heatmap(cam, (224, 224), relu=True)          # ReLU on the h x w map, before upsampling
+    np.testing.assert_array_equal(r, C.normalize(C.upsample_bilinear(np.maximum(cam, 0), (224, 224))))
+    assert np.abs(r - a).max() > 0.1
+
+
+def test_heatmap_same_size_upsample_first_is_plain_normalisation():
+    cam = RNG.standard_normal((2, 5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(C.heatmap(cam, (5, 6)), C.normalize(cam))
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 5), np.float32), 0), ValueError,
+     r"fc_weight must have shape \(classes, 4\)"),
+    ((np.zeros((4, 2, 2), np.float32), np.zeros((3, 4), np.float32), 0), ValueError,
+     r"features must have shape \(N, K, h, w\); got \(4, 2, 2\)"),
+    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), 3), ValueError,
+     r"class index 3 is out of range: the model has classes 0..2"),
+    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), -1), ValueError, r"class index -1"),
+    ((np.zeros((2, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), [0, 1, 2]), ValueError,
+     r"one class per image \(2\); got 3"),
+    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), 1.5), TypeError, r"class_idx must be integers"),
+])
+def test_cam_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        C.class_activation_map(*args)
+
+
+def test_heatmap_bad_order():
+    with pytest.raises(ValueError, match=r"order must be one of"):
+        C.heatmap(np.zeros((1, 2, 2), np.float32), (4, 4), order="sideways")

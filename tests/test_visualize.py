@@ -1,0 +1,283 @@
+"""visualize: jet against matplotlib's table, colormap, overlay, boxes and PNG files, pixel by pixel."""
+import colorsys
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from numpy_cam import visualize
+from numpy_cam.visualize import JET, apply_colormap, draw_box, jet, overlay, save_png
+
+REFERENCE = Path(__file__).parent / "golden" / "jet_matplotlib.csv"   # make_jet_reference.py
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """matplotlib's colormaps["jet"](i / 255)[:3], i = 0..255: (256, 3) float64."""
+    ref = np.loadtxt(REFERENCE, delimiter=",", dtype=np.float64)
+    assert ref.shape == (256, 3)
+    return ref
+
+
+# -- jet ----------------------------------------------------------------------------------
+
+def test_jet_table_matches_matplotlib(reference):
+    assert JET.shape == (256, 3) and JET.dtype == np.uint8
+    assert np.abs(JET / 255.0 - reference).max() <= 0.5 / 255 + 1e-12   # measured: 0.5 / 255 (rounding)
+    np.testing.assert_array_equal(JET, np.floor(reference * 255 + 0.5 + 1e-9))   # half up, ties too
+    assert JET[22, 2] == 228 and JET[244, 0] == 178                     # 227.5, 177.5 on paper
+    assert np.abs(jet(np.arange(256) / 255.0) - reference).max() <= 1e-12   # measured: ~1e-16
+
+
+def test_jet_known_values(reference):
+    assert jet(0.0).tolist() == [0.0, 0.0, 0.5]                        # dark blue
+    assert jet(1.0).tolist() == [0.5, 0.0, 0.0]                        # dark red
+    np.testing.assert_allclose(reference[128], [0.4901960784313725, 1.0, 0.4775458570524984], rtol=0, atol=0)
+    np.testing.assert_allclose(jet(128 / 255), reference[128], rtol=0, atol=1e-15)
+    assert JET[0].tolist() == [0, 0, 128] and JET[128].tolist() == [125, 255, 122]
+    assert JET[255].tolist() == [128, 0, 0]
+    assert jet([[0.0, 2.0], [-1.0, 1.0]]).shape == (2, 2, 3)           # any shape, clipped
+    np.testing.assert_array_equal(jet([-1.0, 2.0]), jet([0.0, 1.0]))
+
+
+def test_jet_table_is_read_only():
+    with pytest.raises(ValueError, match="read-only"):
+        JET[0, 0] = 1
+
+
+def test_jet_differs_from_opencv_by_what_the_docstring_says():
+    # OpenCV's COLORMAP_JET (GNU Octave's jet): clip(1.5 - |4 v - k|, 0, 1), k = 3, 2, 1 for r, g, b.
+    v = np.arange(256) / 255.0
+    opencv = np.clip(1.5 - np.abs(4 * v[:, None] - np.array([3.0, 2.0, 1.0])), 0, 1)   # (256, 3)
+    diff = np.abs(jet(v) - opencv) * 255                                 # (256, 3)
+    assert 33 <= diff.max() < 34 and np.unravel_index(diff.argmax(), diff.shape) == (223, 1)
+    assert np.abs(JET.astype(int) - np.round(opencv * 255)).max() == 34
+
+
+def test_jet_refuses_nan():
+    with pytest.raises(ValueError, match="values must be finite; got 1 NaN"):
+        jet([0.5, np.nan])
+
+
+# -- apply_colormap -------------------------------------------------------------------------
+
+def test_apply_colormap_ends():
+    rgb = apply_colormap(np.array([[0.0, 1.0]]))
+    assert rgb.shape == (1, 2, 3) and rgb.dtype == np.uint8
+    assert rgb.tolist() == [[[0, 0, 128], [128, 0, 0]]]                  # dark blue, dark red
+
+
+def test_apply_colormap_rounding_and_clipping():
+    h = np.array([[-0.5, 0.4 / 255, 0.6 / 255, 0.5, 1.5, np.float32(1.0)]])
+    expected = JET[[0, 0, 1, 128, 255, 255]][None]                       # 0.5 * 255 = 127.5 -> 128
+    np.testing.assert_array_equal(apply_colormap(h), expected)
+    grey = np.stack([np.arange(256, dtype=np.uint8)] * 3, axis=1)        # (256, 3) identity table
+    np.testing.assert_array_equal(apply_colormap(np.array([[0.2]]), grey), [[[51, 51, 51]]])
+
+
+def test_apply_colormap_hue_runs_from_blue_to_red():
+    rgb = apply_colormap(np.linspace(0, 1, 1001)[None])[0] / 255.0        # (1001, 3)
+    hue = np.array([colorsys.rgb_to_hsv(*c)[0] for c in rgb])           # blue 2/3 ... red 0
+    assert hue[0] == pytest.approx(2 / 3) and hue[-1] == 0
+    assert np.all(np.diff(hue) <= 1e-12)                                 # never turns back
+    assert hue[500] == pytest.approx(1 / 3, abs=0.02)                    # green in the middle
+
+
+@pytest.mark.parametrize("bad, match", [(np.nan, "1 NaN and 0 infinite"), (np.inf, "0 NaN and 1 infinite")])
+def test_apply_colormap_refuses_non_finite(bad, match):
+    with pytest.raises(ValueError, match=f"heatmap must be finite; got {match}"):
+        apply_colormap(np.array([[0.0, bad]]))
+
+
+def test_apply_colormap_refuses_bad_table():
+    with pytest.raises(ValueError, match=r"table must have shape \(256, 3\) and dtype uint8"):
+        apply_colormap(np.zeros((2, 2)), JET[:128])
+
+
+# -- overlay --------------------------------------------------------------------------------
+
+def test_overlay_hand_built():
+    image = np.array([[[0, 0, 0], [255, 255, 255], [1, 1, 1]]], np.uint8)   # (1, 3, 3)
+    heatmap = np.array([[1.0, 0.0, 0.0]])                                # JET[255], JET[0], JET[0]
+    # 0.5 * (128, 0, 0) = (64, 0, 0); 0.5 * 255 + 0.5 * (0, 0, 128) = (127.5, 127.5, 191.5);
+    # 0.5 * 1 + 0.5 * (0, 0, 128) = (0.5, 0.5, 64.5): ties round half to even
+    assert overlay(image, heatmap).tolist() == [[[64, 0, 0], [128, 128, 192], [0, 0, 64]]]
+    # 0.25 * (128, 0, 0) = (32, 0, 0); 0.75 * 255 + 0.25 * (0, 0, 128) = (191.25, 191.25, 223.25)
+    assert overlay(image, heatmap, alpha=0.25).tolist() == [[[32, 0, 0], [191, 191, 223], [1, 1, 33]]]
+
+
+def test_overlay_alpha_ends_and_no_mutation():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    heatmap = rng.uniform(0, 1, size=(5, 7))
+    image_before, heatmap_before = image.copy(), heatmap.copy()
+    out0 = overlay(image, heatmap, alpha=0)
+    np.testing.assert_array_equal(out0, image)
+    assert out0 is not image and out0.dtype == np.uint8
+    np.testing.assert_array_equal(overlay(image, heatmap, alpha=1.0), apply_colormap(heatmap))
+    overlay(image, heatmap, alpha=0.3)
+    np.testing.assert_array_equal(image, image_before)
+    np.testing.assert_array_equal(heatmap, heatmap_before)
+
+
+def test_overlay_shape_mismatch():
+    with pytest.raises(ValueError, match=r"got heatmap of shape \(3, 4\) for an image of shape \(4, 3, 3\)"):
+        overlay(np.zeros((4, 3, 3), np.uint8), np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan"), "0.5", None, True])
+def test_overlay_bad_alpha(alpha):
+    with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]; got " + repr(alpha)[:3]):
+        overlay(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2)), alpha=alpha)
+
+
+def test_overlay_bad_image():
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) and dtype uint8.*got shape \(2, 2, 3\) and dtype float64"):
+        overlay(np.zeros((2, 2, 3)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"got shape \(1, 2, 2, 3\) and dtype uint8"):
+        draw_box(np.zeros((1, 2, 2, 3), np.uint8), None)
+
+
+# -- draw_box -------------------------------------------------------------------------------
+
+def outline(height, width, x0, y0, x1, y1):
+    """The expected (H, W) bool mask of a width-1 outline, written out with a loop."""
+    mask = np.zeros((height, width), bool)
+    for y in range(height):
+        for x in range(width):
+            on_edge = x in (x0, x1) or y in (y0, y1)
+            mask[y, x] = on_edge and x0 <= x <= x1 and y0 <= y <= y1
+    return mask
+
+
+def test_draw_box_width_1_is_pixel_exact():
+    image = np.zeros((6, 7, 3), np.uint8)
+    out = draw_box(image, (1, 1, 4, 3), color=(255, 0, 7), width=1)    # columns 1..4, rows 1..3
+    expected = np.array([[0, 0, 0, 0, 0, 0, 0],
+                         [0, 1, 1, 1, 1, 0, 0],
+                         [0, 1, 0, 0, 1, 0, 0],
+                         [0, 1, 1, 1, 1, 0, 0],
+                         [0, 0, 0, 0, 0, 0, 0],
+                         [0, 0, 0, 0, 0, 0, 0]], bool)
+    np.testing.assert_array_equal(expected, outline(6, 7, 1, 1, 4, 3))
+    np.testing.assert_array_equal(out.any(axis=2), expected)
+    assert out[expected].tolist() == [[255, 0, 7]] * expected.sum()
+    assert out.dtype == np.uint8 and not image.any()                    # input untouched
+
+
+def test_draw_box_width_2_grows_inwards():
+    out = draw_box(np.zeros((6, 6, 3), np.uint8), (0, 0, 5, 5))       # default: white, width 2
+    expected = np.ones((6, 6), bool)
+    expected[2:4, 2:4] = False
+    np.testing.assert_array_equal(out.all(axis=2), expected)
+    np.testing.assert_array_equal(out.any(axis=2), expected)
+    assert out.max() == 255
+
+
+def test_draw_box_single_pixel_and_numpy_ints():
+    out = draw_box(np.zeros((3, 3, 3), np.uint8), np.array([2, 0, 2, 0]), width=1)
+    np.testing.assert_array_equal(out.any(axis=2), outline(3, 3, 2, 0, 2, 0))
+
+
+@pytest.mark.parametrize("bbox, width", [((1, 1, 4, 1), 1), ((2, 1, 2, 3), 1), ((1, 1, 3, 3), 3),
+                                          ((0, 0, 4, 1), 2), ((2, 2, 2, 2), 5)])
+def test_draw_box_never_spills_outside_the_box(bbox, width):
+    # Pillow alone draws a second row under a one-row box and past a box thinner than 2 * width.
+    x0, y0, x1, y1 = bbox
+    inside = np.zeros((6, 7), bool)
+    inside[y0:y1 + 1, x0:x1 + 1] = True
+    out = draw_box(np.zeros((6, 7, 3), np.uint8), bbox, width=width)
+    expected = outline(6, 7, *bbox) if width == 1 else inside          # thick enough: filled
+    np.testing.assert_array_equal(out.any(axis=2), expected)
+
+
+def test_draw_box_none_returns_a_copy():
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    out = draw_box(image, None)
+    np.testing.assert_array_equal(out, image)
+    assert out is not image and not np.shares_memory(out, image)
+
+
+def test_draw_box_clips_to_the_image():
+    out = draw_box(np.zeros((6, 7, 3), np.uint8), (-3, 2, 10, 20), width=1)
+    np.testing.assert_array_equal(out.any(axis=2), outline(6, 7, 0, 2, 6, 5))
+
+
+@pytest.mark.parametrize("bbox, match", [
+    ((1, 2, 3), "bbox must be 4 integers"),
+    ((0.0, 0, 1, 1), "bbox must be 4 integers"),
+    ("abcd", "bbox must be 4 integers"),
+    ((3, 0, 1, 2), "x0 <= x1 and y0 <= y1"),
+    ((0, 3, 2, 1), "x0 <= x1 and y0 <= y1"),
+    ((7, 0, 9, 2), "entirely outside the image of 7x6 pixels"),
+    ((-5, -5, -1, 3), "entirely outside"),
+])
+def test_draw_box_bad_bbox(bbox, match):
+    with pytest.raises(ValueError, match=match):
+        draw_box(np.zeros((6, 7, 3), np.uint8), bbox)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"width": 0}, "width must be an int >= 1; got 0"),
+    ({"width": 1.5}, "width must be an int >= 1"),
+    ({"color": (256, 0, 0)}, r"color must be 3 ints in 0..255; got \(256, 0, 0\)"),
+    ({"color": (1, 2)}, "color must be 3 ints"),
+])
+def test_draw_box_bad_style(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        draw_box(np.zeros((6, 7, 3), np.uint8), (1, 1, 3, 3), **kwargs)
+
+
+# -- save_png -------------------------------------------------------------------------------
+
+def test_save_png_round_trip(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, size=(5, 9, 3), dtype=np.uint8)
+    path = tmp_path / "cam.png"
+    path.write_bytes(b"old")                                             # replaced, not appended to
+    save_png(path, rgb)
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(im), rgb)
+    assert os.listdir(tmp_path) == ["cam.png"]                         # no temporary file left
+    save_png(str(tmp_path / "again.png"), rgb)                          # str paths too
+    assert sorted(os.listdir(tmp_path)) == ["again.png", "cam.png"]
+
+
+def test_save_png_leaves_nothing_when_writing_fails(tmp_path, monkeypatch):
+    def half_then_fail(self, fp, *args, **kwargs):
+        fp.write(b"\x89PNG\r\n\x1a\n half a file")
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(Image.Image, "save", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_png(tmp_path / "cam.png", np.zeros((2, 2, 3), np.uint8))
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "keep.png").write_bytes(b"previous")                   # an existing file survives
+    with pytest.raises(OSError, match="disk full"):
+        save_png(tmp_path / "keep.png", np.zeros((2, 2, 3), np.uint8))
+    assert os.listdir(tmp_path) == ["keep.png"]
+    assert (tmp_path / "keep.png").read_bytes() == b"previous"
+
+
+def test_save_png_missing_folder(tmp_path):
+    folder = tmp_path / "no_such_folder"
+    with pytest.raises(FileNotFoundError, match=f"the folder '{folder}' does not exist"):
+        save_png(folder / "cam.png", np.zeros((2, 2, 3), np.uint8))
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_png_unwritable_folder(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):                                         # as root, chmod would not stop us
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(visualize.os, "open", refuse)
+    with pytest.raises(PermissionError, match=f"the folder '{tmp_path}' is not writable"):
+        save_png(tmp_path / "cam.png", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_save_png_bad_array(tmp_path):
+    with pytest.raises(ValueError, match=r"rgb must be an array of shape \(H, W, 3\)"):
+        save_png(tmp_path / "cam.png", np.zeros((2, 2), np.uint8))
+    assert os.listdir(tmp_path) == []
