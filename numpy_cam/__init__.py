@@ -7,6 +7,7 @@ The package, in the order of the paper:
     cam.py        Eq. 2: M_c(x, y) = sum_k w_k^c f_k(x, y); normalisation
     upsample.py   bilinear upsampling of M_c to the image, written out
     localize.py   Sec. 3: threshold, largest connected component, bounding box, IoU
+    released_code the authors' released box generator (dt_box), for comparison
     visualize.py  jet colormap, overlay, box
     pipeline.py   all of it on one photo, every intermediate kept
     checkpoint    reading PyTorch checkpoints safely, the project's .npz weights format
