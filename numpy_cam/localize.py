@@ -142,10 +142,12 @@ def largest_component(mask, connectivity=8):
     """
     mask = _check_mask(mask)
     labels, n = ndimage.label(mask, structure=_STRUCTURE[_check_connectivity(connectivity)])  # (H, W)
-    if n == 0:
-        return np.zeros(mask.shape, bool)
+    if n <= 1:
+        return labels == 1                                               # (H, W) bool: the only one, or none
     sizes = np.bincount(labels.ravel(), minlength=n + 1)                 # (n + 1,), [0] = background
     tied = np.flatnonzero(sizes[1:] == sizes[1:].max()) + 1              # labels of the largest size
+    if len(tied) == 1:
+        return labels == tied[0]                                         # (H, W) bool
     return labels == tied[np.argmin(_first_pixels(labels, n)[tied])]     # (H, W) bool
 
 
