@@ -66,7 +66,7 @@ def test_predict_rejects_bad_top_k(model, top_k):
 
 
 def test_unknown_model_name():
-    with pytest.raises(ValueError, match=r"unknown model 'resnet9000': expected a model name \(efficientnet_lite0\)"):
+    with pytest.raises(ValueError, match=r"unknown model 'resnet9000': expected a model name \(efficientnet_lite0, small_gap, small_gmp\)"):
         numpy_cam.load_model("resnet9000")
 
 

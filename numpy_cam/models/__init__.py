@@ -4,22 +4,32 @@ A ``Model`` is a set of arrays and the architecture's pure functions: ``features
 the last conv maps f_k (paper Sec. 2), ``classify(f)`` the logits S_c through global average
 pooling and the FC layer whose weights w_k^c CAM uses (``fc_weight``, ``fc_bias``).
 
-Architectures register a module with: ``expected_shapes(num_classes)``,
-``fold_params(state_dict)``, ``iter_stages(params, x)``, ``features(params, x)``,
-``PREPROCESSING``, ``FC_WEIGHT`` / ``FC_BIAS`` (state-dict names of the FC layer).
+An architecture is a module with ``expected_shapes(num_classes)``, ``fold_params(state_dict)``,
+``iter_stages(params, x)``, ``features(params, x)``, ``PREPROCESSING`` and ``FC_WEIGHT`` /
+``FC_BIAS`` (the state-dict names of the FC layer), plus the global pooling before the FC
+layer: "avg" (GAP, what CAM needs) or "max" (GMP, the paper's baseline).
 """
 import importlib.util
 import os
+import pathlib
+from collections import namedtuple
 from importlib import resources
 
 import numpy as np
 
 from .. import checkpoint
 from ..image import input_range, preprocess
-from ..layers import global_avg_pool, linear, softmax
-from . import efficientnet_lite
+from ..layers import global_avg_pool, global_max_pool, linear, softmax
+from . import efficientnet_lite, small
 
-ARCHITECTURES = {"efficientnet_lite0": efficientnet_lite}
+Architecture = namedtuple("Architecture", "module pooling")
+ARCHITECTURES = {
+    "efficientnet_lite0": Architecture(efficientnet_lite, "avg"),
+    "small_gap": Architecture(small, "avg"),
+    "small_gmp": Architecture(small, "max"),
+}
+POOLING = {"avg": global_avg_pool, "max": global_max_pool}
+WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "weights"   # the repository's weights/
 
 # Models known by name: where their weights come from (weights/README.md is the manifest).
 BUILTIN = {
@@ -33,6 +43,8 @@ BUILTIN = {
         "class_names": "imagenet",
     },
 }
+# The GAP-vs-GMP experiment's small nets, trained by weights/train_small.py, kept in weights/.
+REPO_WEIGHTS = {"small_gap": "small_gap_seed0.npz", "small_gmp": "small_gmp_seed0.npz"}
 DEFAULT_MODEL = "efficientnet_lite0"
 
 
@@ -53,7 +65,7 @@ class Model:
     def __init__(self, name, architecture, state_dict, metadata):
         self.name = name
         self.architecture = architecture
-        self._arch = ARCHITECTURES[architecture]
+        self._arch, self.pooling = ARCHITECTURES[architecture]
         self.metadata = dict(metadata)
         self.preprocessing = dict(metadata.get("preprocessing") or self._arch.PREPROCESSING)
         self._params = self._arch.fold_params(state_dict)
@@ -84,11 +96,14 @@ class Model:
         return out
 
     def classify(self, f):
-        """Global average pooling (F_k) then the FC layer (S_c): f (N, K, h, w) -> logits (N, classes)."""
+        """Global pooling (F_k) then the FC layer (S_c): f (N, K, h, w) -> logits (N, classes).
+
+        The pooling is the architecture's: average (GAP) or, for the GMP baseline, max.
+        """
         k = self.fc_weight.shape[1]
         if not isinstance(f, np.ndarray) or f.ndim != 4 or f.shape[1] != k:
             raise ValueError(f"features must have shape (N, {k}, h, w); got {getattr(f, 'shape', type(f).__name__)}")
-        return linear(global_avg_pool(f), self.fc_weight, self.fc_bias)
+        return linear(POOLING[self.pooling](f), self.fc_weight, self.fc_bias)
 
     def predict(self, image, top_k=5):
         """The top-k classes of one image as a list of (index, name, probability), best first."""
@@ -144,7 +159,15 @@ def builtin_checkpoint_path(name):
 
 
 def load_model(name_or_path=DEFAULT_MODEL):
-    """A ``Model`` by name (``"efficientnet_lite0"``) or from an exported ``.npz`` file."""
+    """A ``Model`` by name (``"efficientnet_lite0"``, ``"small_gap"``, ``"small_gmp"``) or from
+    an exported ``.npz`` file."""
+    if isinstance(name_or_path, str) and name_or_path in REPO_WEIGHTS:
+        path = WEIGHTS / REPO_WEIGHTS[name_or_path]
+        if not path.exists():
+            raise FileNotFoundError(f"the weights of {name_or_path!r} are {path}, which is missing "
+                                    "(they ship in the repository's weights/ folder)")
+        arrays, metadata = checkpoint.load_weights(path)
+        return _build(name_or_path, arrays, metadata, str(path))
     if isinstance(name_or_path, str) and name_or_path in BUILTIN:
         entry = BUILTIN[name_or_path]
         path = builtin_checkpoint_path(name_or_path)
@@ -158,7 +181,7 @@ def load_model(name_or_path=DEFAULT_MODEL):
         return _build(name_or_path, state_dict, metadata, path)
     path = os.fspath(name_or_path)
     if not os.path.exists(path):
-        known = ", ".join(sorted(BUILTIN))
+        known = ", ".join(sorted(BUILTIN) + sorted(REPO_WEIGHTS))
         raise ValueError(f"unknown model {path!r}: expected a model name ({known}) or the path of "
                          "an exported .npz weights file")
     arrays, metadata = checkpoint.load_weights(path)
@@ -171,7 +194,7 @@ def _build(name, state_dict, metadata, source):
     if architecture not in ARCHITECTURES:
         raise checkpoint.CheckpointError(f"{source}: unknown architecture {architecture!r}; "
                                          f"this version knows {', '.join(sorted(ARCHITECTURES))}")
-    arch = ARCHITECTURES[architecture]
+    arch = ARCHITECTURES[architecture].module
     num_classes = state_dict[arch.FC_BIAS].shape[0] if arch.FC_BIAS in state_dict else 1000
     checkpoint.check_state_dict(state_dict, arch.expected_shapes(num_classes), source)
     return Model(name, architecture, state_dict, metadata)
@@ -182,7 +205,7 @@ def export_model(name, path):
     model_path = builtin_checkpoint_path(name)
     entry = BUILTIN[name]
     arrays = checkpoint.read_torch_checkpoint(model_path)
-    arch = ARCHITECTURES[entry["architecture"]]
+    arch = ARCHITECTURES[entry["architecture"]].module
     metadata = {"architecture": entry["architecture"], "num_classes": int(arrays[arch.FC_BIAS].shape[0]),
                 "class_names": entry["class_names"], "preprocessing": arch.PREPROCESSING,
                 "source": entry["source"], "source_sha256": checkpoint.sha256_of_file(model_path)}

@@ -1,0 +1,72 @@
+"""The small GAP and GMP networks of the GAP-vs-GMP experiment (paper Sec. 3, Table 2).
+
+Two networks, identical but for the global pooling, trained by ``weights/train_small.py`` on
+the synthetic localisation data of ``numpy_cam.synthetic`` (64 x 64 images):
+
+    conv1..conv5  3x3 conv (padding 1, PyTorch-style symmetric), BN (eps 1e-5), ReLU;
+                  channels 3 -> 32 -> 64 -> 64 -> 128 -> 128, strides 1, 2, 1, 2, 1
+                  conv5's maps (N, 128, H/4, W/4) are the CAM features f_k
+    pooling       global average pooling ("small_gap") or global max pooling ("small_gmp")
+    classify      linear 128 -> classes, softmax
+
+The paper's comparison: GoogLeNet-GAP and GoogLeNet-GMP classify about equally well, but
+GAP localises better, because the average rewards every discriminative part of the object
+and the max only the single strongest one. For a GMP net the map M_c of Eq. 2 is still
+sum_k w_k^c f_k(x, y), but the identity mean(M_c) + b_c = S_c holds only for GAP.
+"""
+import numpy as np
+
+from ..layers import conv2d, fold_batch_norm, relu
+
+BN_EPS = 1e-5
+CHANNELS = (32, 64, 64, 128, 128)
+STRIDES = (1, 2, 1, 2, 1)
+STAGE_NAMES = tuple(f"conv{i}" for i in range(1, len(CHANNELS) + 1))
+FC_WEIGHT, FC_BIAS = "fc.weight", "fc.bias"                               # (classes, 128), (classes,)
+# x = (rgb - 127.5) / 127.5 on the whole 64 x 64 image (no crop, no resize)
+PREPROCESSING = {"size": 64, "crop_fraction": 1.0, "resample": "bilinear",
+                 "mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}
+
+
+def expected_shapes(num_classes):
+    """State-dict name -> shape."""
+    shapes, c_in = {}, 3
+    for i, c_out in enumerate(CHANNELS):
+        shapes[f"features.{i}.conv.weight"] = (c_out, c_in, 3, 3)
+        for p in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"features.{i}.bn.{p}"] = (c_out,)
+        shapes[f"features.{i}.bn.num_batches_tracked"] = ()
+        c_in = c_out
+    shapes[FC_WEIGHT] = (num_classes, CHANNELS[-1])
+    shapes[FC_BIAS] = (num_classes,)
+    return shapes
+
+
+def fold_params(state_dict):
+    """Fold each BN into its conv: a list of (w, b), OIHW float32 weights in OHWI memory."""
+    params = []
+    for i in range(len(CHANNELS)):
+        bn = f"features.{i}.bn"
+        w, b = fold_batch_norm(state_dict[f"features.{i}.conv.weight"], None, state_dict[f"{bn}.weight"],
+                               state_dict[f"{bn}.bias"], state_dict[f"{bn}.running_mean"],
+                               state_dict[f"{bn}.running_var"], BN_EPS)
+        w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=np.float32)
+        params.append((w_ohwi.transpose(0, 3, 1, 2), b.astype(np.float32)))  # (O, I, 3, 3), (O,)
+    return params
+
+
+def iter_stages(params, x):
+    """Yield (name, output) for conv1..conv5 and "features" (= conv5): x (N, 3, H, W) -> (N, 128, H/4, W/4)."""
+    y = x
+    for name, (w, b), stride in zip(STAGE_NAMES, params, STRIDES):
+        y = conv2d(y, w, b, stride=stride, padding=1)                     # (N, c_out, H', W')
+        y = relu(y, out=y)                                                # in place on a fresh array
+        yield name, y
+    yield "features", y                                                   # (N, 128, ceil(H/4), ceil(W/4))
+
+
+def features(params, x):
+    """The CAM feature maps f_k: x (N, 3, H, W) -> (N, 128, h, w)."""
+    for _, y in iter_stages(params, x):
+        pass
+    return y
