@@ -4,7 +4,7 @@ import pytest
 
 import numpy_cam
 from numpy_cam import cam as C
-from numpy_cam.models import BUILTIN
+from numpy_cam.models import ARCHITECTURES, BUILTIN, REPO_WEIGHTS
 
 RNG = np.random.default_rng(2016)
 
@@ -30,19 +30,30 @@ def test_eq2_matches_loop_twin_and_batches():
                                rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN))
+GAP_MODELS = sorted(BUILTIN) + sorted(n for n in REPO_WEIGHTS if ARCHITECTURES[n].pooling == "avg")
+
+
+@pytest.mark.parametrize("name", GAP_MODELS)
 def test_cam_identity_for_every_shipped_model(name):
-    """mean_{x,y} M_c(x, y) + b_c == S_c for every class of every image."""
+    """mean_{x,y} M_c(x, y) + b_c == S_c for every class of every image (every GAP model)."""
     model = numpy_cam.load_model(name)
     x = np.concatenate([model.preprocess(numpy_cam.DATA / "coffee.png"),
-                        model.preprocess(numpy_cam.DATA / "chelsea.png")])        # (2, 3, 224, 224)
+                        model.preprocess(numpy_cam.DATA / "chelsea.png")])        # (2, 3, S, S)
     f = model.features(x)
     logits = model.classify(f)                                                      # (2, classes)
     every_class = np.tile(np.arange(model.num_classes), (2, 1))                     # (2, classes)
     cam = C.class_activation_map(f, model.fc_weight, every_class)                   # (2, classes, h, w)
     np.testing.assert_allclose(cam.mean(axis=(2, 3)) + model.fc_bias, logits, rtol=0, atol=2e-5)
-    top = C.top_classes(logits, 1)[:, 0]
-    assert top[0] == 967                                                            # espresso
+
+
+def test_cam_identity_fails_for_the_gmp_net():
+    """For global max pooling S_c = sum_k w_k^c max f_k: the mean of M_c is not S_c - b_c."""
+    model = numpy_cam.load_model("small_gmp")
+    f = model.features(model.preprocess(numpy_cam.DATA / "coffee.png"))
+    cam = C.class_activation_map(f, model.fc_weight, np.arange(model.num_classes)[None])
+    gap_guess = cam.mean(axis=(2, 3)) + model.fc_bias
+    assert np.abs(gap_guess - model.classify(f)).max() > 0.1
+    np.testing.assert_allclose(f.max(axis=(2, 3)) @ model.fc_weight.T + model.fc_bias, model.classify(f), atol=1e-5)
 
 
 def test_top_classes_order_and_ties():

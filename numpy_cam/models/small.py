@@ -4,10 +4,10 @@ Two networks, identical but for the global pooling, trained by ``weights/train_s
 the synthetic localisation data of ``numpy_cam.synthetic`` (64 x 64 images):
 
     conv1..conv5  3x3 conv (padding 1, PyTorch-style symmetric), BN (eps 1e-5), ReLU;
-                  channels 3 -> 32 -> 64 -> 64 -> 128 -> 128, strides 1, 2, 1, 2, 1
-                  conv5's maps (N, 128, H/4, W/4) are the CAM features f_k
+                  channels 3 -> 32 -> 48 -> 48 -> 96 -> 96, strides 1, 2, 1, 2, 1
+                  conv5's maps (N, 96, H/4, W/4) are the CAM features f_k
     pooling       global average pooling ("small_gap") or global max pooling ("small_gmp")
-    classify      linear 128 -> classes, softmax
+    classify      linear 96 -> classes, softmax
 
 The paper's comparison: GoogLeNet-GAP and GoogLeNet-GMP classify about equally well, but
 GAP localises better, because the average rewards every discriminative part of the object
@@ -19,10 +19,10 @@ import numpy as np
 from ..layers import conv2d, fold_batch_norm, relu
 
 BN_EPS = 1e-5
-CHANNELS = (32, 64, 64, 128, 128)
+CHANNELS = (32, 48, 48, 96, 96)
 STRIDES = (1, 2, 1, 2, 1)
 STAGE_NAMES = tuple(f"conv{i}" for i in range(1, len(CHANNELS) + 1))
-FC_WEIGHT, FC_BIAS = "fc.weight", "fc.bias"                               # (classes, 128), (classes,)
+FC_WEIGHT, FC_BIAS = "fc.weight", "fc.bias"                               # (classes, 96), (classes,)
 # x = (rgb - 127.5) / 127.5 on the whole 64 x 64 image (no crop, no resize)
 PREPROCESSING = {"size": 64, "crop_fraction": 1.0, "resample": "bilinear",
                  "mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}
@@ -56,17 +56,17 @@ def fold_params(state_dict):
 
 
 def iter_stages(params, x):
-    """Yield (name, output) for conv1..conv5 and "features" (= conv5): x (N, 3, H, W) -> (N, 128, H/4, W/4)."""
+    """Yield (name, output) for conv1..conv5 and "features" (= conv5): x (N, 3, H, W) -> (N, 96, H/4, W/4)."""
     y = x
     for name, (w, b), stride in zip(STAGE_NAMES, params, STRIDES):
         y = conv2d(y, w, b, stride=stride, padding=1)                     # (N, c_out, H', W')
         y = relu(y, out=y)                                                # in place on a fresh array
         yield name, y
-    yield "features", y                                                   # (N, 128, ceil(H/4), ceil(W/4))
+    yield "features", y                                                   # (N, 96, ceil(H/4), ceil(W/4))
 
 
 def features(params, x):
-    """The CAM feature maps f_k: x (N, 3, H, W) -> (N, 128, h, w)."""
+    """The CAM feature maps f_k: x (N, 3, H, W) -> (N, 96, h, w)."""
     for _, y in iter_stages(params, x):
         pass
     return y

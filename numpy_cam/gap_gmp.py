@@ -1,0 +1,141 @@
+"""The paper's GAP-vs-GMP comparison (Sec. 3, Table 2), at laptop scale, in NumPy.
+
+    python -m numpy_cam.gap_gmp [--out notebooks/figures] [--examples 6]
+
+evaluates every small net in weights/ (``small_gap_seed*.npz``, ``small_gmp_seed*.npz``) on
+the fixed synthetic test set (``synthetic.make_dataset(TEST_SIZE, TEST_SEED)``, exact boxes)
+and prints the table; it writes ``gap_gmp_results.json`` (weights/, what the tests check) and
+the figure ``gap_gmp_examples.png`` (image | GAP CAM + box | GMP CAM + box | ground truth).
+
+Metrics, as the paper's ILSVRC evaluation but on one object per image:
+- classification error: the top-1 class is wrong;
+- localisation error (top-1): the top-1 class is wrong OR the box of its CAM has IoU < 0.5
+  with the true box;
+- localisation error with the true class: the box of the true class's CAM has IoU < 0.5
+  (separates localisation from classification);
+- box / true area: the median ratio of the box's area to the true box's (with the true class);
+- the same localisation error for a sweep of box thresholds.
+Boxes: the paper's procedure (``localize.localize``, threshold 0.2 of the map's max, largest
+8-connected component) on M_c upsampled to the image (``cam.heatmap``).
+"""
+import argparse
+import json
+import pathlib
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from . import synthetic
+from .cam import class_activation_map, heatmap
+from .localize import iou, localize
+from .models import WEIGHTS, load_model
+from .visualize import draw_box, overlay, save_png
+
+TEST_SEED, TEST_SIZE = synthetic.TEST_SEED, 2000
+THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+BATCH = 250
+
+
+def images_to_x(images, preprocessing):
+    """(N, S, S, 3) uint8 -> x (N, 3, S, S) float32 for a net that takes whole S x S images."""
+    if preprocessing["crop_fraction"] != 1.0 or preprocessing["size"] != images.shape[1]:
+        raise ValueError("images_to_x is for nets that take the whole image at its own size")
+    mean = np.asarray(preprocessing["mean"], np.float32)
+    std = np.asarray(preprocessing["std"], np.float32)
+    return np.ascontiguousarray(((images.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2))
+
+
+def area(box):
+    return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+
+
+def evaluate(model, images, labels, boxes, thresholds=THRESHOLDS):
+    """Counts of errors of ``model`` on a labelled set with true boxes; see the module docstring."""
+    n, size = len(images), images.shape[1]
+    pred = np.empty(n, np.int64)
+    iou_top1, iou_true = np.zeros(n), np.zeros((len(thresholds), n))
+    ratio = np.zeros(n)
+    k = thresholds.index(0.2)
+    for start in range(0, n, BATCH):
+        part = slice(start, start + BATCH)
+        f = model.features(images_to_x(images[part], model.preprocessing))            # (B, K, h, w)
+        pred[part] = model.classify(f).argmax(axis=1)
+        top1 = heatmap(class_activation_map(f, model.fc_weight, pred[part]), (size, size))     # (B, S, S)
+        true = heatmap(class_activation_map(f, model.fc_weight, labels[part]), (size, size))   # (B, S, S)
+        for j, i in enumerate(range(start, min(start + BATCH, n))):
+            gt = tuple(int(v) for v in boxes[i])
+            box = localize(top1[j])
+            iou_top1[i] = 0.0 if box is None else iou(box, gt)
+            for t, threshold in enumerate(thresholds):
+                box = localize(true[j], threshold=threshold)
+                iou_true[t, i] = 0.0 if box is None else iou(box, gt)
+                if t == k:
+                    ratio[i] = 0.0 if box is None else area(box) / area(gt)
+    right = pred == labels
+    return {"n": n, "classification_errors": int((~right).sum()),
+            "localisation_errors_top1": int((~(right & (iou_top1 >= 0.5))).sum()),
+            "localisation_errors_true_class": int((iou_true[k] < 0.5).sum()),
+            "median_box_to_true_area": float(np.median(ratio)),
+            "sweep": {str(t): int((iou_true[i] < 0.5).sum()) for i, t in enumerate(thresholds)}}
+
+
+def weight_files():
+    """The small nets in weights/, GAP first, by seed."""
+    return sorted(WEIGHTS.glob("small_gap_seed*.npz")) + sorted(WEIGHTS.glob("small_gmp_seed*.npz"))
+
+
+def table(results):
+    """The Markdown table of the results (errors as fractions of the test set)."""
+    lines = ["| net | seed | classification error | localisation error (top-1) | "
+             "localisation error (true class) | box / true area |", "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        pooling, seed = name.split("_")[1].upper(), name.rsplit("seed", 1)[1]
+        lines.append(f"| {pooling} | {seed} | {r['classification_errors'] / r['n']:.3f} | "
+                     f"{r['localisation_errors_top1'] / r['n']:.3f} | "
+                     f"{r['localisation_errors_true_class'] / r['n']:.3f} | {r['median_box_to_true_area']:.2f} |")
+    lines += ["", "| threshold | " + " | ".join(results) + " |", "|---" * (len(results) + 1) + "|"]
+    for t in THRESHOLDS:
+        lines.append(f"| {t} | " + " | ".join(f"{r['sweep'][str(t)] / r['n']:.3f}" for r in results.values()) + " |")
+    return "\n".join(lines)
+
+
+def examples_figure(gap, gmp, images, boxes, count, scale=2):
+    """A grid, one row per image: the image | GAP CAM + box | GMP CAM + box | true box."""
+    size = images.shape[1] * scale
+    grid = Image.new("RGB", (4 * size + 5 * 4, count * (size + 4) + 18), "white")
+    draw = ImageDraw.Draw(grid)
+    for c, title in enumerate(("image", "GAP: CAM + box", "GMP: CAM + box", "true box")):
+        draw.text((4 + c * (size + 4), 3), title, fill="black")
+    for r in range(count):
+        tiles = [images[r]]
+        for model in (gap, gmp):
+            f = model.features(images_to_x(images[r:r + 1], model.preprocessing))
+            c = int(model.classify(f)[0].argmax())
+            heat = heatmap(class_activation_map(f, model.fc_weight, c), images.shape[1:3])[0]
+            tiles.append(draw_box(overlay(images[r], heat, 0.5), localize(heat), width=1))
+        tiles.append(draw_box(images[r], tuple(int(v) for v in boxes[r]), color=(0, 255, 0), width=1))
+        for c, tile in enumerate(tiles):
+            big = Image.fromarray(tile).resize((size, size), Image.Resampling.NEAREST)
+            grid.paste(big, (4 + c * (size + 4), 18 + r * (size + 4)))
+    return np.asarray(grid)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m numpy_cam.gap_gmp", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="notebooks/figures", help="folder for the figure")
+    p.add_argument("--examples", type=int, default=6, help="rows of the figure")
+    args = p.parse_args(argv)
+    files = weight_files()
+    if not files:
+        raise SystemExit(f"no small_gap_seed*.npz / small_gmp_seed*.npz in {WEIGHTS} (weights/train_small.py)")
+    images, labels, boxes = synthetic.make_dataset(TEST_SIZE, TEST_SEED)
+    results = {path.stem: evaluate(load_model(path), images, labels, boxes) for path in files}
+    print(table(results))
+    (WEIGHTS / "gap_gmp_results.json").write_text(json.dumps(results, indent=1) + "\n")
+    pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
+    figure = examples_figure(load_model("small_gap"), load_model("small_gmp"), images, boxes, args.examples)
+    save_png(pathlib.Path(args.out) / "gap_gmp_examples.png", figure)
+
+
+if __name__ == "__main__":
+    main()

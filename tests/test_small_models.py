@@ -1,0 +1,84 @@
+"""The small GAP/GMP nets of the experiment: NumPy against the PyTorch net that trained them.
+
+Golden values (tests/golden/small_nets.npz, from tests/golden/make_golden_small.py) at every
+stage, conv1..conv5 and the logits; with torch installed, a live comparison as well.
+"""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import numpy_cam
+from numpy_cam.synthetic import CLASS_NAMES
+
+HERE = pathlib.Path(__file__).parent
+GOLDEN = np.load(HERE / "golden" / "small_nets.npz", allow_pickle=False)
+INFO = json.loads(str(GOLDEN["__info__"]))
+NAMES = {"small_gap_seed0": "small_gap", "small_gmp_seed0": "small_gmp"}
+
+
+def golden_inputs():
+    from numpy_cam.synthetic import TEST_SEED, make_dataset
+    images = make_dataset(4, TEST_SEED)[0]
+    synthetic = ((images.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)).transpose(0, 3, 1, 2)
+    uniform = np.random.default_rng(5).uniform(-1, 1, (1, 3, 64, 80)).astype(np.float32)
+    return {"synthetic": np.ascontiguousarray(synthetic), "uniform64x80": uniform}
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    inputs = golden_inputs()
+    return {net: {name: numpy_cam.load_model(NAMES[net]).stages(x) for name, x in inputs.items()}
+            for net in INFO["nets"]}
+
+
+@pytest.mark.parametrize("net", INFO["nets"])
+@pytest.mark.parametrize("input_name", INFO["inputs"])
+@pytest.mark.parametrize("stage", INFO["stages"])
+def test_every_stage_matches_the_torch_net(outputs, net, input_name, stage):
+    y = outputs[net][input_name][stage]
+    key = f"{net}/{input_name}/{stage}"
+    assert y.dtype == np.float32 and y.shape == tuple(GOLDEN[f"{key}/shape"])
+    atol = 1e-4 * max(1.0, float(np.abs(GOLDEN[f"{key}/val"]).max()))
+    np.testing.assert_allclose(np.ascontiguousarray(y).reshape(-1)[GOLDEN[f"{key}/idx"]], GOLDEN[f"{key}/val"],
+                               rtol=0, atol=atol)
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3), dtype=np.float64), GOLDEN[f"{key}/channel_mean"],
+                               rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("net", INFO["nets"])
+@pytest.mark.parametrize("input_name", INFO["inputs"])
+def test_logits_match_the_torch_net(outputs, net, input_name):
+    np.testing.assert_allclose(outputs[net][input_name]["logits"], GOLDEN[f"{net}/{input_name}/logits"],
+                               rtol=0, atol=1e-4)
+
+
+def test_small_models_by_name():
+    gap, gmp = numpy_cam.load_model("small_gap"), numpy_cam.load_model("small_gmp")
+    assert (gap.pooling, gmp.pooling) == ("avg", "max")
+    assert gap.class_names == CLASS_NAMES and gap.fc_weight.shape == (len(CLASS_NAMES), 96)
+    assert gap.preprocessing["size"] == 64 and gap.preprocessing["crop_fraction"] == 1.0
+
+
+def test_weight_files_are_small():
+    for name in ("small_gap_seed0", "small_gmp_seed0", "small_gap_seed1", "small_gmp_seed1"):
+        assert (HERE.parent / "weights" / f"{name}.npz").stat().st_size < 700_000
+
+
+def test_live_parity_with_torch():
+    torch = pytest.importorskip("torch")
+    import sys
+    sys.path.insert(0, str(HERE.parent / "weights"))
+    from train_small import SmallNet
+    from numpy_cam.checkpoint import load_weights
+    x = np.random.default_rng(11).uniform(-1, 1, (3, 3, 41, 57)).astype(np.float32)
+    for net_name, name in NAMES.items():
+        arrays, metadata = load_weights(HERE.parent / "weights" / f"{net_name}.npz")
+        net = SmallNet("avg" if "gap" in name else "max", metadata["num_classes"], tuple(metadata["channels"]))
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+        net.eval()
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).numpy()
+        model = numpy_cam.load_model(name)
+        np.testing.assert_allclose(model.classify(model.features(x)), ref, rtol=0, atol=1e-4)
