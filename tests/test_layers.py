@@ -30,6 +30,9 @@ CONV_CASES = [
     ((1, 4, 9, 7), (6, 3), 2, (1, 2), 2),
     ((1, 2, 1, 1), (3, 3), 1, 1, 1),
     ((3, 8, 5, 5), (8, 3), 1, "same", 8),
+    ((2, 8, 37, 9), (8, 3), 1, 1, 8),           # depthwise tap loop: several 16-row blocks
+    ((1, 64, 9, 8), (64, 5), 1, "same", 64),    # depthwise einsum (C >= 64), stride 1
+    ((1, 70, 9, 11), (70, 3), 2, "same", 70),   # depthwise einsum, stride 2
 ]
 
 
