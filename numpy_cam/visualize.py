@@ -18,7 +18,7 @@ import os
 import uuid
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 __all__ = ["JET_CONTROL_POINTS", "jet", "JET", "apply_colormap", "overlay", "draw_box", "save_png"]
 
@@ -82,20 +82,22 @@ def apply_colormap(heatmap, table=JET):
     ----------
     heatmap : array_like of shape (H, W), float in [0, 1]
         Values outside [0, 1] are clipped; NaN or infinite values raise ValueError (a NaN
-        usually comes from normalising a constant map, 0 / 0). Rounding is half to even.
+        usually comes from normalising a constant map, 0 / 0). Rounding is half to even,
+        computed in float32 for a float32 heatmap (the forward pass's dtype), else float64.
     table : ndarray of shape (256, 3), dtype uint8, the colormap
 
     Returns
     -------
     rgb : ndarray of shape (H, W, 3), dtype uint8
     """
-    h = np.asarray(heatmap, dtype=np.float64)                             # (H, W)
+    h = np.asarray(heatmap)
+    h = h if h.dtype == np.float32 else h.astype(np.float64)              # (H, W)
     _check_finite(h, "heatmap")
     table = np.asarray(table)
     if table.shape != (256, 3) or table.dtype != np.uint8:
         raise ValueError(f"table must have shape (256, 3) and dtype uint8; got {table.shape} {table.dtype}")
     scaled = np.clip(h, 0.0, 1.0)                                         # (H, W), a new array
-    scaled *= 255.0
+    scaled *= h.dtype.type(255.0)
     index = np.rint(scaled, out=scaled).astype(np.intp)                   # (H, W) in 0..255
     return np.take(table, index, axis=0)                                  # (H, W, 3); 4x faster than table[index]
 
@@ -129,7 +131,7 @@ def overlay(image, heatmap, alpha=0.5, table=JET):
 
 
 def draw_box(image, bbox, color=(255, 255, 255), width=2):
-    """The image with the outline of ``bbox`` drawn on it (Pillow's ``ImageDraw.rectangle``).
+    """The image with the outline of ``bbox`` drawn on it (four slices of the array).
 
     Parameters
     ----------
@@ -164,11 +166,12 @@ def draw_box(image, bbox, color=(255, 255, 255), width=2):
         raise ValueError(f"color must be 3 ints in 0..255; got {color!r}")
     left, top = max(x0, 0), max(y0, 0)                                   # clipped to the image
     right, bottom = min(x1, width_px - 1), min(y1, height - 1)
-    # On the box's own patch: Pillow alone spills under a one-row box and past a thin one.
-    patch = Image.fromarray(image[top:bottom + 1, left:right + 1])      # a copy, (h, w) of the box
-    ImageDraw.Draw(patch).rectangle((0, 0, right - left, bottom - top), outline=rgb, width=int(width))
-    out = image.copy()
-    out[top:bottom + 1, left:right + 1] = np.asarray(patch)             # (H, W, 3)
+    out = image.copy()                                                   # (H, W, 3)
+    box = out[top:bottom + 1, left:right + 1]                            # a view: (h, w, 3)
+    box[:width] = rgb                                                    # top edge, growing down
+    box[-width:] = rgb                                                   # bottom edge, growing up
+    box[:, :width] = rgb                                                 # left edge
+    box[:, -width:] = rgb                                                # right edge
     return out
 
 
