@@ -13,12 +13,13 @@ PyTorch code (``pytorch_CAM.py``) used OpenCV's COLORMAP_JET, another piecewise-
 also blends differently (0.3 * colour + 0.5 * image); here it is (1 - alpha) * image + alpha * colour.
 """
 import numbers
-import operator
 import os
 import uuid
 
 import numpy as np
 from PIL import Image
+
+from .localize import _check_box
 
 __all__ = ["JET_CONTROL_POINTS", "jet", "JET", "apply_colormap", "overlay", "draw_box", "save_png"]
 
@@ -150,12 +151,7 @@ def draw_box(image, bbox, color=(255, 255, 255), width=2):
     _check_rgb(image)
     if bbox is None:
         return image.copy()
-    try:
-        x0, y0, x1, y1 = (operator.index(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise ValueError(f"bbox must be 4 integers (x0, y0, x1, y1); got {bbox!r}") from None
-    if x1 < x0 or y1 < y0:
-        raise ValueError(f"bbox (x0, y0, x1, y1) must have x0 <= x1 and y0 <= y1; got {bbox!r}")
+    x0, y0, x1, y1 = _check_box(bbox, "bbox")
     height, width_px = image.shape[:2]
     if x0 >= width_px or y0 >= height or x1 < 0 or y1 < 0:
         raise ValueError(f"bbox {bbox!r} lies entirely outside the image of {width_px}x{height} pixels")
