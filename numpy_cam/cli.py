@@ -2,6 +2,7 @@
 
     numpy-cam IMAGE [IMAGE | DIR ...] [--model NAME|PATH] [--class INDEX|NAME] [--top-k K]
               [--out DIR] [--json] [--alpha A] [--threshold T]
+    numpy-cam export SOURCE --arch NAME --out FILE.npz
 
 Writes ``<out>/<image name>_cam.png`` for the chosen class (default: the top-1). With
 ``--json`` stdout carries one JSON record per image and nothing else. Bad input: one line on
@@ -143,7 +144,31 @@ def _one_line(err):
     return " ".join(str(err).split())
 
 
+def export_main(argv):
+    """numpy-cam export SOURCE --arch NAME --out FILE.npz: a checkpoint -> the project's format."""
+    p = _Parser(prog="numpy-cam export", description="Convert a PyTorch checkpoint (state dict) or a "
+                "Keras model file to numpy-cam's .npz weights format. No torch needed for PyTorch files.")
+    p.add_argument("source", help="a PyTorch checkpoint (.pth, .pt) or a Keras model (.keras)")
+    p.add_argument("--arch", required=True, help="the architecture, e.g. resnet50, keras_resnet50")
+    p.add_argument("--out", required=True, help="the .npz file to write")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as stop:
+        return stop.code
+    try:
+        from .export import export_checkpoint
+        export_checkpoint(args.source, args.out, args.arch)
+    except (ValueError, TypeError, CheckpointError, OSError, ImportError) as err:
+        print(f"numpy-cam: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {args.out} ({args.arch})")
+    return 0
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:
+        return export_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:                  # --help, or a usage error already printed

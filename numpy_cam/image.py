@@ -83,7 +83,10 @@ def preprocess(image, preprocessing):
     image : path, PIL image or (H, W, 3) uint8 array (see ``load_image``)
     preprocessing : dict
         "size" (output side), "crop_fraction" (centre crop side / short side), "resample"
-        ("bicubic" or "bilinear"), "mean" and "std" (3 values each, on the 0..255 scale).
+        ("bicubic" or "bilinear"), "mean" and "std" (3 values each, on the 0..255 scale, in
+        the network's channel order), and optionally "channel_order": "RGB" (default) or
+        "BGR" (Caffe-style networks such as Keras' ResNet50: the channels are reversed
+        before the mean and std are applied).
 
     Returns
     -------
@@ -96,6 +99,8 @@ def preprocess(image, preprocessing):
     resized = np.asarray(crop.resize((size, size), RESAMPLE[preprocessing["resample"]]))  # (size, size, 3)
     mean = np.asarray(preprocessing["mean"], np.float32)             # (3,)
     std = np.asarray(preprocessing["std"], np.float32)               # (3,)
+    if preprocessing.get("channel_order", "RGB") == "BGR":
+        resized = resized[..., ::-1]                                 # (size, size, 3) BGR
     x = (resized.astype(np.float32) - mean) / std                    # (size, size, 3)
     return np.ascontiguousarray(x.transpose(2, 0, 1))[None]          # (1, 3, size, size)
 

@@ -101,9 +101,25 @@ def test_missing_unexpected_and_misshaped_keys_are_named(exported, tmp_path):
 
 
 def test_unknown_architecture_in_metadata(exported, tmp_path):
-    bad = _rewrite(exported, tmp_path / "arch.npz", lambda a, m: m.update(architecture="vgg16"))
-    with pytest.raises(checkpoint.CheckpointError, match=r"unknown architecture 'vgg16'"):
+    bad = _rewrite(exported, tmp_path / "arch.npz", lambda a, m: m.update(architecture="inception_v3"))
+    with pytest.raises(checkpoint.CheckpointError, match=r"unknown architecture 'inception_v3'"):
         numpy_cam.load_model(bad)
+
+
+def test_a_vgg_file_is_refused_with_the_reason(exported, tmp_path):
+    bad = _rewrite(exported, tmp_path / "vgg.npz", lambda a, m: m.update(architecture="vgg16"))
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot use 'vgg16' for CAM: .* needs conv feature "
+                                                         r"maps -> global average pooling -> a softmax layer"):
+        numpy_cam.load_model(bad)
+
+
+def test_bgr_preprocessing_reverses_the_channels():
+    from numpy_cam.image import preprocess
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0], rgb[..., 2] = 200, 10                                  # red 200, blue 10
+    spec = {"size": 4, "crop_fraction": 1.0, "resample": "bilinear", "mean": [1.0, 2.0, 3.0], "std": [1.0] * 3}
+    np.testing.assert_array_equal(preprocess(rgb, spec)[0, :, 0, 0], [199, -2, 7])
+    np.testing.assert_array_equal(preprocess(rgb, dict(spec, channel_order="BGR"))[0, :, 0, 0], [9, -2, 197])
 
 
 def test_truncated_npz_is_a_clear_error(exported, tmp_path):

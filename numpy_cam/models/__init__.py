@@ -29,6 +29,16 @@ ARCHITECTURES = {
     "small_gmp": Architecture(small, "max"),
 }
 POOLING = {"avg": global_avg_pool, "max": global_max_pool}
+
+# Networks CAM cannot explain, refused at export and at load (the seed's stated drawback).
+REFUSED_ARCHITECTURES = ("vgg16", "vgg19", "alexnet")
+NOT_A_CAM_HEAD = (
+    "cannot use {name!r} for CAM: its last conv maps go through flatten and fully connected "
+    "layers, not global average pooling -> softmax. CAM (Zhou et al., CVPR 2016, Sec. 2) "
+    "needs conv feature maps -> global average pooling -> a softmax layer, so that each class "
+    "weight w_k^c belongs to one feature map f_k. Use a network with that head (ResNet, "
+    "EfficientNet), or fine-tune this one with a GAP head as the paper did for VGGnet-GAP; "
+    "Grad-CAM also works with other heads.")
 WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "weights"   # the repository's weights/
 
 # Models known by name: where their weights come from (weights/README.md is the manifest).
@@ -191,6 +201,8 @@ def load_model(name_or_path=DEFAULT_MODEL):
 
 def _build(name, state_dict, metadata, source):
     architecture = metadata.get("architecture")
+    if architecture in REFUSED_ARCHITECTURES:
+        raise checkpoint.CheckpointError(f"{source}: " + NOT_A_CAM_HEAD.format(name=architecture))
     if architecture not in ARCHITECTURES:
         raise checkpoint.CheckpointError(f"{source}: unknown architecture {architecture!r}; "
                                          f"this version knows {', '.join(sorted(ARCHITECTURES))}")

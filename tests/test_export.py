@@ -1,0 +1,55 @@
+"""numpy-cam export: PyTorch checkpoints (through the safe reader) -> the project's .npz."""
+import numpy as np
+import pytest
+
+import numpy_cam
+from numpy_cam import checkpoint
+from numpy_cam.cli import main
+from numpy_cam.export import _looks_like_vgg, export_checkpoint
+from numpy_cam.models import builtin_checkpoint_path
+
+LITE0 = builtin_checkpoint_path("efficientnet_lite0")
+
+
+def test_export_a_real_checkpoint_and_run_it(tmp_path, capsys):
+    out = tmp_path / "lite0.npz"
+    assert main(["export", LITE0, "--arch", "efficientnet_lite0", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    arrays, metadata = checkpoint.load_weights(out)
+    assert len(arrays) == 296 and metadata["source_sha256"].startswith("579344248a93e230")
+    model, ref = numpy_cam.load_model(out), numpy_cam.load_model()
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)
+    np.testing.assert_array_equal(model.classify(model.features(x)), ref.classify(ref.features(x)))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["missing.pth", "--arch", "efficientnet_lite0", "--out", "x.npz"], "missing.pth: no such file"),
+    ([LITE0, "--arch", "inception_v3", "--out", "x.npz"], "unknown architecture 'inception_v3': expected one of"),
+    ([LITE0, "--arch", "vgg16", "--out", "x.npz"], "cannot use 'vgg16' for CAM"),
+    ([LITE0, "--arch", "small_gap", "--out", "x.npz"], "do not fit the model: 32 missing: features.0.conv.weight"),
+    ([LITE0, "--out", "x.npz"], "the following arguments are required: --arch"),
+])
+def test_export_bad_input(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export"] + [str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("numpy-cam: error: ") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_torchvision_vgg_state_dict_is_recognised():
+    vgg_like = {"features.0.weight": np.zeros((64, 3, 3, 3), np.float32),
+                "classifier.0.weight": np.zeros((4096, 512 * 49), np.float32)}
+    assert _looks_like_vgg(vgg_like)
+    assert not _looks_like_vgg({"features.0.weight": np.zeros(1), "fc.weight": np.zeros((10, 512))})
+
+
+def test_a_vgg_checkpoint_is_refused_at_export(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "vgg.pth"
+    torch.save({"features.0.weight": torch.zeros(8, 3, 3, 3), "classifier.0.weight": torch.zeros(16, 8 * 49),
+                "classifier.0.bias": torch.zeros(16)}, path)
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot use 'vgg.pth' for CAM"):
+        export_checkpoint(path, tmp_path / "out.npz", "resnet50" if "resnet50" in numpy_cam.models.ARCHITECTURES
+                          else "efficientnet_lite0")
+    assert not (tmp_path / "out.npz").exists()
