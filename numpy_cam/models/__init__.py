@@ -20,25 +20,26 @@ import numpy as np
 from .. import checkpoint
 from ..image import input_range, preprocess
 from ..layers import global_avg_pool, global_max_pool, linear, softmax
-from . import efficientnet_lite, small
+from . import efficientnet_lite, keras_resnet, small
 
 Architecture = namedtuple("Architecture", "module pooling")
 ARCHITECTURES = {
     "efficientnet_lite0": Architecture(efficientnet_lite, "avg"),
     "small_gap": Architecture(small, "avg"),
     "small_gmp": Architecture(small, "max"),
+    "keras_resnet50": Architecture(keras_resnet.KERAS_RESNET50, "avg"),
 }
 POOLING = {"avg": global_avg_pool, "max": global_max_pool}
 
 # Networks CAM cannot explain, refused at export and at load (the seed's stated drawback).
 REFUSED_ARCHITECTURES = ("vgg16", "vgg19", "alexnet")
-NOT_A_CAM_HEAD = (
-    "cannot use {name!r} for CAM: its last conv maps go through flatten and fully connected "
-    "layers, not global average pooling -> softmax. CAM (Zhou et al., CVPR 2016, Sec. 2) "
-    "needs conv feature maps -> global average pooling -> a softmax layer, so that each class "
-    "weight w_k^c belongs to one feature map f_k. Use a network with that head (ResNet, "
-    "EfficientNet), or fine-tune this one with a GAP head as the paper did for VGGnet-GAP; "
-    "Grad-CAM also works with other heads.")
+CAM_HEAD_REASON = (
+    "CAM (Zhou et al., CVPR 2016, Sec. 2) needs conv feature maps -> global average pooling "
+    "-> a softmax layer, so that each class weight w_k^c belongs to one feature map f_k. Use a "
+    "network with that head (ResNet, EfficientNet), or fine-tune this one with a GAP head as "
+    "the paper did for VGGnet-GAP; Grad-CAM also works with other heads.")
+NOT_A_CAM_HEAD = ("cannot use {name!r} for CAM: its last conv maps go through flatten and fully "
+                  "connected layers, not global average pooling -> softmax. " + CAM_HEAD_REASON)
 WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "weights"   # the repository's weights/
 
 # Models known by name: where their weights come from (weights/README.md is the manifest).

@@ -1,0 +1,214 @@
+"""Export a Keras model's weights to the project's ``.npz`` format, for CAM in plain NumPy.
+
+Keras stores conv kernels as HWIO (kh, kw, in, out) and Dense kernels as (in, out); the
+project uses OIHW and (classes, K), the PyTorch layout. The transposes happen here, once
+(``convert_keras_weights``, which needs no keras); nothing transposes at load time.
+
+Weights are read from the built model layer by layer, under the Keras layer names
+(``conv1_conv``, ``conv2_block1_0_bn``, ``predictions``), never from the layout of a
+``.weights.h5`` file, whose entries carry generated names.
+
+Only a network whose head is conv maps -> global average pooling -> Dense (softmax) can be
+explained by CAM (paper Sec. 2): ``check_cam_head_keras`` refuses any other head before
+anything is converted, with the reason in ``NOT_A_CAM_HEAD``.
+"""
+import importlib
+import os
+import warnings
+
+import numpy as np
+
+from . import checkpoint
+from .models import CAM_HEAD_REASON as NOT_A_CAM_HEAD
+from .models.keras_resnet import KERAS_RESNET50
+
+__all__ = ["NOT_A_CAM_HEAD", "KERAS_MISSING", "export_keras", "check_cam_head_keras",
+           "convert_keras_weights", "keras_layer_arrays"]
+
+KERAS_MISSING = 'exporting a Keras model needs keras: pip install "numpy-cam[keras]"'
+ARCHITECTURES = {"keras_resnet50": KERAS_RESNET50}     # what a Keras model can be exported as
+# Keras variable name -> state-dict suffix (BN: gamma, beta, moving mean, moving variance)
+VARIABLE_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
+                  "moving_mean": "running_mean", "moving_variance": "running_var"}
+
+
+def import_keras():
+    """keras, imported on first use; ModuleNotFoundError with ``KERAS_MISSING`` when absent."""
+    try:
+        return importlib.import_module("keras")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (None, "keras"):       # keras is there, one of its dependencies is not
+            raise
+        raise ModuleNotFoundError(KERAS_MISSING, name="keras") from exc
+
+
+def convert_keras_weights(layer_arrays):
+    """Keras-layout arrays -> a state dict in the project's layout (no keras needed).
+
+    Parameters
+    ----------
+    layer_arrays : mapping of str to mapping of str to ndarray
+        Layer name -> Keras variable name -> array: ``{"conv1_conv": {"kernel": (7, 7, 3, 64),
+        "bias": (64,)}, "conv1_bn": {"gamma": ..., "beta": ..., "moving_mean": ...,
+        "moving_variance": ...}, "predictions": {"kernel": (2048, 1000), "bias": (1000,)}}``.
+
+    Returns
+    -------
+    state_dict : dict of str to ndarray, float32, C-contiguous
+        ``<layer>.weight`` OIHW for a conv kernel (HWIO transposed), (out, in) for a Dense
+        kernel; ``<layer>.bias``; BN as ``.weight .bias .running_mean .running_var``.
+    """
+    state_dict = {}
+    for layer, variables in layer_arrays.items():
+        for variable, array in variables.items():
+            if variable not in VARIABLE_NAMES:
+                raise ValueError(f"layer {layer!r} has a variable {variable!r}; this exporter knows "
+                                 f"{', '.join(VARIABLE_NAMES)} (Conv2D, BatchNormalization, Dense)")
+            array = np.asarray(array, dtype=np.float32)
+            if variable == "kernel" and array.ndim == 4:
+                array = array.transpose(3, 2, 0, 1)                       # (kh, kw, I, O) -> (O, I, kh, kw)
+            elif variable == "kernel" and array.ndim == 2:
+                array = array.T                                           # (in, out) -> (out, in)
+            elif variable == "kernel" or array.ndim != 1:
+                raise ValueError(f"{layer}/{variable} has shape {array.shape}; expected a 4-D conv "
+                                 "kernel, a 2-D Dense kernel or a 1-D vector")
+            state_dict[f"{layer}.{VARIABLE_NAMES[variable]}"] = np.ascontiguousarray(array)
+    return state_dict
+
+
+def keras_layer_arrays(model):
+    """The weights of a built Keras model as {layer name: {variable name: ndarray}}.
+
+    A model used as a layer (``Sequential([base, GlobalAveragePooling2D(), Dense(...)])``)
+    contributes its own layers, under their names.
+    """
+    to_numpy, arrays = import_keras().ops.convert_to_numpy, {}
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            arrays.update(keras_layer_arrays(layer))
+        elif layer.weights:
+            with warnings.catch_warnings():   # torch's Tensor.__array__ lacks NumPy 2's copy=
+                warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy",
+                                        DeprecationWarning)
+                arrays[layer.name] = {w.name.split("/")[-1]: np.array(to_numpy(w)) for w in layer.weights}
+    return arrays
+
+
+def _head_chain(model):
+    """The layers from the model's output back to its last 4-D (conv map) tensor, output first."""
+    producer = {}
+    for layer in model.layers:
+        try:
+            producer[id(layer.output)] = layer
+        except (AttributeError, ValueError):          # a layer used twice has no single output
+            pass
+    if len(model.outputs) != 1:
+        return None, []
+    tensor, chain = model.outputs[0], []
+    while len(tensor.shape) != 4 and id(tensor) in producer and len(chain) < 20:
+        chain.append(producer[id(tensor)])
+        tensor = chain[-1].input
+        if isinstance(tensor, (list, tuple)):         # a merge: not a plain head
+            return None, chain
+    return (tensor if len(tensor.shape) == 4 else None), chain
+
+
+def check_cam_head_keras(model):
+    """Refuse, with ValueError, a Keras model whose head is not conv maps -> GAP -> Dense (softmax).
+
+    Dropout (identity at inference) may stand between the pooling and the Dense layer, and
+    the softmax may be the Dense activation or a layer of its own. Returns the Dense layer
+    (its kernel holds the class weights w_k^c).
+    """
+    layers = import_keras().layers
+    maps, chain = _head_chain(model)                                      # chain: output first
+    identity = (layers.Softmax, layers.Dropout)                           # at inference, for the maps
+    core = [layer for layer in chain if not isinstance(layer, identity) and not (
+        isinstance(layer, layers.Activation) and _activation(layer) in ("softmax", "linear"))]
+    if (maps is not None and len(core) == 2 and isinstance(core[0], layers.Dense)
+            and _activation(core[0]) in ("softmax", "linear")
+            and isinstance(core[1], layers.GlobalAveragePooling2D)):
+        return core[0]                                                    # maps -> GAP -> Dense
+    path = " -> ".join(_describe(layer) for layer in reversed(chain))     # conv maps first
+    if maps is None:
+        found = f"its output is not one tensor computed from conv maps ({path or 'no layers'})"
+    elif not chain:
+        found = "its output is the conv maps themselves (include_top=False: no classifier)"
+    elif "Flatten" in path or path.count("Dense") > 1:
+        found = f"its last conv maps go through Flatten and fully connected layers ({path})"
+    else:
+        found = f"its last conv maps go through {path}"
+    raise ValueError(f"cannot export {model.name!r} for CAM: {found}, not global average pooling "
+                     f"-> softmax. {NOT_A_CAM_HEAD}")
+
+
+def _describe(layer):
+    kind = type(layer).__name__
+    return f"{kind}({layer.get_config()['units']}, {_activation(layer)})" if kind == "Dense" else kind
+
+
+def _activation(layer):
+    activation = layer.get_config().get("activation", "linear")
+    return activation if isinstance(activation, str) else getattr(activation, "__name__", "?")
+
+
+def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_names="imagenet"):
+    """Write a Keras model's weights as a numpy-cam ``.npz`` (``numpy_cam.load_model`` reads it).
+
+    Parameters
+    ----------
+    model_or_path : keras.Model, or str / os.PathLike of a ``.keras`` file
+    out_path : str or os.PathLike
+    architecture : str
+        One of ``ARCHITECTURES`` (only "keras_resnet50" so far).
+    class_names : "imagenet", a list of one name per class, or None ("class 0", ...)
+
+    Raises
+    ------
+    ModuleNotFoundError
+        If keras is not installed (message ``KERAS_MISSING``).
+    ValueError
+        If the head is not conv maps -> GAP -> softmax (``NOT_A_CAM_HEAD``), the architecture
+        is unknown, or the class names do not fit.
+    numpy_cam.checkpoint.CheckpointError
+        If the weights do not have the architecture's names and shapes.
+
+    Returns
+    -------
+    metadata : dict, as written into the file
+    """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; a Keras model can be exported "
+                         f"as {', '.join(sorted(ARCHITECTURES))}")
+    keras = import_keras()
+    if isinstance(model_or_path, (str, os.PathLike)):
+        source = os.fspath(model_or_path)
+        model = keras.saving.load_model(source, compile=False)
+    else:
+        model, source = model_or_path, None
+    head = check_cam_head_keras(model)
+    arch = ARCHITECTURES[architecture]
+    layer_arrays = keras_layer_arrays(model)
+    fc = arch.FC_WEIGHT.rsplit(".", 1)[0]                                 # "predictions"
+    if head.name != fc and fc not in layer_arrays:                        # a new head, e.g. "dense"
+        layer_arrays[fc] = layer_arrays.pop(head.name)
+    state_dict = convert_keras_weights(layer_arrays)
+    num_classes = int(state_dict[arch.FC_BIAS].shape[0]) if arch.FC_BIAS in state_dict else 1000
+    where = source or f"the Keras model {model.name!r}"
+    checkpoint.check_state_dict(state_dict, arch.expected_shapes(num_classes), where)
+    if class_names == "imagenet" and num_classes != 1000:
+        raise ValueError(f"class_names='imagenet' needs 1000 classes; the model has {num_classes}")
+    if isinstance(class_names, (list, tuple)):
+        if len(class_names) != num_classes:
+            raise ValueError(f"the model has {num_classes} classes but {len(class_names)} class names")
+        class_names = [str(name) for name in class_names]
+    elif class_names not in ("imagenet", None):
+        raise ValueError(f"class_names must be 'imagenet', a list of names or None; got {class_names!r}")
+    backend = keras.backend.backend()
+    metadata = {"architecture": architecture, "num_classes": num_classes, "class_names": class_names,
+                "preprocessing": arch.PREPROCESSING,
+                "source": f"Keras {keras.__version__} model {model.name!r} ({source or 'in memory'}), "
+                          f"backend {backend}",
+                "keras_version": keras.__version__, "keras_model": model.name, "backend": backend}
+    checkpoint.save_weights(out_path, state_dict, metadata)
+    return metadata
