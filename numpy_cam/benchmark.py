@@ -1,6 +1,6 @@
 """Speed of the NumPy forward pass against the same network in PyTorch (optional).
 
-    python -m numpy_cam.benchmark [--model efficientnet_lite0] [--batch 1 8] [--size 224]
+    python -m numpy_cam.benchmark [--model efficientnet_lite0|resnet50|...] [--batch 1 8] [--size 224]
                                   [--threads 2] [--rounds 7] [--repeats 20]
 
 Method: every measurement runs in a fresh process (NumPy and torch disturb each other in
@@ -10,8 +10,9 @@ environment before import, ``torch.set_num_threads``. A process loads the model,
 warm-up passes, then times ``repeats`` forward passes (input -> logits) and reports their
 median; the table gives the median over rounds of those medians, per image, with the spread
 (min-max over rounds), and the process's peak resident memory (ru_maxrss) and how much of it
-the forward passes added. torch runs the independent reference in tests/torch_models.py
-(eval mode, ``torch.inference_mode``), so the torch side needs a repository checkout.
+the forward passes added. torch runs the independent references in tests/ (torch_models.py,
+torch_resnet.py; eval mode, ``torch.inference_mode``), so the torch side needs a repository
+checkout. ResNets ship no weights: both sides get the same seeded random ones.
 """
 import argparse
 import json
@@ -44,9 +45,28 @@ def _time(run, x, repeats):
     return statistics.median(times)
 
 
+RANDOM_WEIGHT_MODELS = {"resnet18": 18, "resnet34": 34, "resnet50": 50}   # no shipped weights: seeded random ones
+
+
+def _tests_module(name):
+    import importlib
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise SystemExit(f"this benchmark needs tests/{name}.py of a repository checkout: {err}")
+
+
+def _numpy_model(name):
+    from numpy_cam.models import Model, load_model
+    if name not in RANDOM_WEIGHT_MODELS:
+        return load_model(name)
+    state_dict = _tests_module("torch_resnet").random_state_dict(RANDOM_WEIGHT_MODELS[name])
+    return Model(name, name, state_dict, {"class_names": None})
+
+
 def _numpy_worker(args, x):
-    from numpy_cam import load_model
-    model = load_model(args.model)
+    model = _numpy_model(args.model)
     rss_before = _peak_rss_mb()
     seconds = _time(lambda x: model.classify(model.features(x)), x, args.repeats)
     return seconds, rss_before, _cam_step_seconds(model, x[:1], args.repeats)
@@ -72,13 +92,16 @@ def _torch_worker(args, x):
     import importlib
     torch = importlib.import_module("torch")
     torch.set_num_threads(args.threads)
-    sys.path.insert(0, str(REPO / "tests"))
-    try:
-        torch_models = importlib.import_module("torch_models")
-    except ImportError as err:
-        raise SystemExit(f"the torch side needs tests/torch_models.py of a repository checkout: {err}")
-    net = torch_models.build_efficientnet_lite0(
-        torch.load(torch_models.EFFICIENTNET_LITE0_CHECKPOINT(), weights_only=True))
+    if args.model in RANDOM_WEIGHT_MODELS:
+        torch_resnet = _tests_module("torch_resnet")
+        depth = RANDOM_WEIGHT_MODELS[args.model]
+        net = torch_resnet.build_resnet(depth, torch_resnet.random_state_dict(depth))
+    elif args.model == "efficientnet_lite0":
+        torch_models = _tests_module("torch_models")
+        net = torch_models.build_efficientnet_lite0(
+            torch.load(torch_models.EFFICIENTNET_LITE0_CHECKPOINT(), weights_only=True))
+    else:
+        raise SystemExit(f"no torch twin of {args.model!r} in tests/ (efficientnet_lite0, resnet18/34/50)")
     xt = torch.from_numpy(x)
     rss_before = _peak_rss_mb()
     with torch.inference_mode():

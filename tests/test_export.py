@@ -53,3 +53,22 @@ def test_a_vgg_checkpoint_is_refused_at_export(tmp_path):
         export_checkpoint(path, tmp_path / "out.npz", "resnet50" if "resnet50" in numpy_cam.models.ARCHITECTURES
                           else "efficientnet_lite0")
     assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_torchvision_layout_resnet50_checkpoint_export_numpy(tmp_path, legacy):
+    """A torch.save'd ResNet-50 state dict -> numpy-cam export -> NumPy, stage by stage."""
+    torch = pytest.importorskip("torch")
+    from torch_resnet import build_resnet, random_state_dict
+    net = build_resnet(50, random_state_dict(50, seed=3))
+    path = tmp_path / "resnet50.pth"
+    torch.save(net.state_dict(), path, _use_new_zipfile_serialization=not legacy)
+    assert main(["export", str(path), "--arch", "resnet50", "--out", str(tmp_path / "r50.npz")]) == 0
+    model = numpy_cam.load_model(tmp_path / "r50.npz")
+    x = np.random.default_rng(4).uniform(-2, 2, (1, 3, 96, 128)).astype(np.float32)
+    with torch.no_grad():
+        ref = {k: v.numpy() for k, v in net.forward_stages(torch.from_numpy(x)).items()}
+    ours = model.stages(x)
+    for stage in ref:
+        scale = max(1.0, float(np.abs(ref[stage]).max()))
+        np.testing.assert_allclose(ours[stage], ref[stage], rtol=0, atol=1e-4 * scale, err_msg=stage)

@@ -20,13 +20,16 @@ import numpy as np
 from .. import checkpoint
 from ..image import input_range, preprocess
 from ..layers import global_avg_pool, global_max_pool, linear, softmax
-from . import efficientnet_lite, keras_resnet, small
+from . import efficientnet_lite, keras_resnet, resnet, small
 
 Architecture = namedtuple("Architecture", "module pooling")
 ARCHITECTURES = {
     "efficientnet_lite0": Architecture(efficientnet_lite, "avg"),
     "small_gap": Architecture(small, "avg"),
     "small_gmp": Architecture(small, "max"),
+    "resnet18": Architecture(resnet.RESNET18, "avg"),
+    "resnet34": Architecture(resnet.RESNET34, "avg"),
+    "resnet50": Architecture(resnet.RESNET50, "avg"),
     "keras_resnet50": Architecture(keras_resnet.KERAS_RESNET50, "avg"),
 }
 POOLING = {"avg": global_avg_pool, "max": global_max_pool}

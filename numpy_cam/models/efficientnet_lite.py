@@ -18,9 +18,9 @@ Batch norm is folded into the convolution before it once, at load (``fold_params
 forward pass is conv -> activation only. Folded weights are kept in OHWI memory and handed to
 ``conv2d`` as OIHW views (see the layout note in ``layers.py``).
 """
-import numpy as np
 
-from ..layers import conv2d, fold_batch_norm, global_avg_pool, linear, relu6
+from ..layers import conv2d, global_avg_pool, linear, relu6
+from .conv_bn import conv_bn_shapes, folded_conv
 
 BN_EPS = 1e-3
 STEM_CHANNELS = 32
@@ -53,10 +53,7 @@ def expected_shapes(num_classes=1000):
     shapes = {}
 
     def conv_bn(conv, bn, c_out, c_in, k):
-        shapes[f"{conv}.weight"] = (c_out, c_in, k, k)
-        for p in ("weight", "bias", "running_mean", "running_var"):
-            shapes[f"{bn}.{p}"] = (c_out,)
-        shapes[f"{bn}.num_batches_tracked"] = ()
+        shapes.update(conv_bn_shapes(conv, bn, c_out, c_in, k))
 
     conv_bn("_conv_stem", "_bn0", STEM_CHANNELS, 3, 3)
     for i, (_, k, _, e, c_in, c_out) in enumerate(BLOCKS):
@@ -78,11 +75,7 @@ def fold_params(state_dict):
     is a dict with "expand" (or None), "depthwise" and "project".
     """
     def folded(conv, bn):
-        w, b = fold_batch_norm(state_dict[f"{conv}.weight"], None, state_dict[f"{bn}.weight"],
-                               state_dict[f"{bn}.bias"], state_dict[f"{bn}.running_mean"],
-                               state_dict[f"{bn}.running_var"], BN_EPS)
-        w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=np.float32)
-        return w_ohwi.transpose(0, 3, 1, 2), b.astype(np.float32)        # (O, I, kh, kw), (O,)
+        return folded_conv(state_dict, conv, bn, BN_EPS)
 
     blocks = []
     for i, (_, _, _, e, _, _) in enumerate(BLOCKS):

@@ -32,9 +32,9 @@ image, 0..255, is reversed to BGR and the ImageNet mean in BGR order, [103.939, 
 first, then x = (bgr - mean) / std. Keras' own examples squash the whole image to 224 x 224
 (``keras.utils.load_img`` defaults to nearest-neighbour); here it is bilinear, with no crop.
 """
-import numpy as np
 
-from ..layers import conv2d, fold_batch_norm, max_pool2d, relu
+from ..layers import conv2d, max_pool2d, relu
+from .conv_bn import conv_bn_shapes, folded_conv
 
 BN_EPS = 1.001e-5
 STEM_CHANNELS = 64
@@ -97,9 +97,7 @@ class KerasResNet:
         """State-dict name -> shape (320 entries for ResNet50; 25,636,712 numbers for 1000 classes)."""
         shapes = {}
         for conv, bn, c_out, c_in, k in self.conv_layers():
-            shapes[f"{conv}.weight"] = (c_out, c_in, k, k)
-            shapes[f"{conv}.bias"] = (c_out,)
-            shapes.update({f"{bn}.{p}": (c_out,) for p in BN_PARAMS})
+            shapes.update(conv_bn_shapes(conv, bn, c_out, c_in, k, conv_bias=True, batches_tracked=False))
         shapes[self.FC_WEIGHT] = (num_classes, self.features_channels)
         shapes[self.FC_BIAS] = (num_classes,)
         return shapes
@@ -111,10 +109,7 @@ class KerasResNet:
         is a dict with "1", "2", "3" and "shortcut" (None when the shortcut is the identity).
         """
         def folded(conv, bn):
-            w, b = fold_batch_norm(state_dict[f"{conv}.weight"], state_dict[f"{conv}.bias"],
-                                   *(state_dict[f"{bn}.{p}"] for p in BN_PARAMS), self.BN_EPS)
-            w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=np.float32)
-            return w_ohwi.transpose(0, 3, 1, 2), b.astype(np.float32)    # (O, I, kh, kw), (O,)
+            return folded_conv(state_dict, conv, bn, self.BN_EPS, conv_bias=True)
 
         blocks = []
         for _, p, _, _, _, _ in self.block_specs():

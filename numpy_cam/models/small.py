@@ -14,9 +14,9 @@ GAP localises better, because the average rewards every discriminative part of t
 and the max only the single strongest one. For a GMP net the map M_c of Eq. 2 is still
 sum_k w_k^c f_k(x, y), but the identity mean(M_c) + b_c = S_c holds only for GAP.
 """
-import numpy as np
 
-from ..layers import conv2d, fold_batch_norm, relu
+from ..layers import conv2d, relu
+from .conv_bn import conv_bn_shapes, folded_conv
 
 BN_EPS = 1e-5
 CHANNELS = (32, 48, 48, 96, 96)
@@ -32,10 +32,7 @@ def expected_shapes(num_classes):
     """State-dict name -> shape."""
     shapes, c_in = {}, 3
     for i, c_out in enumerate(CHANNELS):
-        shapes[f"features.{i}.conv.weight"] = (c_out, c_in, 3, 3)
-        for p in ("weight", "bias", "running_mean", "running_var"):
-            shapes[f"features.{i}.bn.{p}"] = (c_out,)
-        shapes[f"features.{i}.bn.num_batches_tracked"] = ()
+        shapes.update(conv_bn_shapes(f"features.{i}.conv", f"features.{i}.bn", c_out, c_in, 3))
         c_in = c_out
     shapes[FC_WEIGHT] = (num_classes, CHANNELS[-1])
     shapes[FC_BIAS] = (num_classes,)
@@ -44,14 +41,8 @@ def expected_shapes(num_classes):
 
 def fold_params(state_dict):
     """Fold each BN into its conv: a list of (w, b), OIHW float32 weights in OHWI memory."""
-    params = []
-    for i in range(len(CHANNELS)):
-        bn = f"features.{i}.bn"
-        w, b = fold_batch_norm(state_dict[f"features.{i}.conv.weight"], None, state_dict[f"{bn}.weight"],
-                               state_dict[f"{bn}.bias"], state_dict[f"{bn}.running_mean"],
-                               state_dict[f"{bn}.running_var"], BN_EPS)
-        w_ohwi = np.ascontiguousarray(w.transpose(0, 2, 3, 1), dtype=np.float32)
-        params.append((w_ohwi.transpose(0, 3, 1, 2), b.astype(np.float32)))  # (O, I, 3, 3), (O,)
+    params = [folded_conv(state_dict, f"features.{i}.conv", f"features.{i}.bn", BN_EPS)
+              for i in range(len(CHANNELS))]                              # (O, I, 3, 3), (O,) each
     return params
 
 
