@@ -10,6 +10,7 @@ The package, in the order of the paper:
     released_code the authors' released box generator (dt_box), for comparison
     visualize.py  jet colormap, overlay, box
     pipeline.py   all of it on one photo, every intermediate kept
+    gradcam.py    Grad-CAM on the same head, and why it equals ReLU(M_c) / (h w)
     checkpoint    reading PyTorch checkpoints safely, the project's .npz weights format
     image.py      loading and preprocessing photos
 
