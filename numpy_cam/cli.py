@@ -3,6 +3,7 @@
     numpy-cam IMAGE [IMAGE | DIR ...] [--model NAME|PATH] [--class INDEX|NAME] [--top-k K]
               [--out DIR] [--json] [--alpha A] [--threshold T]
     numpy-cam export SOURCE --arch NAME --out FILE.npz
+    numpy-cam explain IMAGE [--class INDEX|NAME] [--out FILE.png]
 
 Writes ``<out>/<image name>_cam.png`` for the chosen class (default: the top-1). With
 ``--json`` stdout carries one JSON record per image and nothing else. Bad input: one line on
@@ -165,10 +166,41 @@ def export_main(argv):
     return 0
 
 
+def explain_main(argv):
+    """numpy-cam explain IMAGE [--class INDEX|NAME] [--out FILE]: one figure of every step."""
+    p = _Parser(prog="numpy-cam explain", description="One PNG showing every step of CAM on one image.")
+    p.add_argument("image")
+    p.add_argument("--class", dest="class_", metavar="INDEX|NAME", help="default: the top-1 class")
+    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--out", help="the PNG to write (default: <image name>_explain.png here)")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as stop:
+        return stop.code
+    out = args.out or os.path.splitext(os.path.basename(args.image))[0] + "_explain.png"
+    try:
+        if not os.path.isfile(args.image):
+            raise BadInput(f"{args.image}: no such file")
+        from .explain import explain_figure
+        from .models import load_model
+        from .visualize import save_png
+        model = load_model(args.model)
+        figure, numbers = explain_figure(model, args.image, resolve_class(args.class_, model.class_names))
+        save_png(out, figure)
+    except (BadInput, ValueError, TypeError, CheckpointError, OSError) as err:
+        print(f"numpy-cam: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {out}: class {numbers['class']} {numbers['name']}, S_c = {numbers['logit']:.4f}, "
+          f"mean(M_c) + b_c = {numbers['mean_cam_plus_bias']:.4f}")
+    return 0
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["export"]:
         return export_main(argv[1:])
+    if argv[:1] == ["explain"]:
+        return explain_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:                  # --help, or a usage error already printed

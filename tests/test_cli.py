@@ -170,8 +170,8 @@ def test_unwritable_output_folder(capsys, tmp_path, monkeypatch):
 def test_weights_for_another_architecture(capsys, tmp_path):
     other = tmp_path / "other.npz"
     checkpoint.save_weights(other, {"conv1.weight": np.zeros((64, 3, 7, 7), np.float32)},
-                            {"architecture": "resnet18"})
-    assert_bad(capsys, [COFFEE, "--model", other, "--out", tmp_path], "unknown architecture 'resnet18'")
+                            {"architecture": "inception_v3"})
+    assert_bad(capsys, [COFFEE, "--model", other, "--out", tmp_path], "unknown architecture 'inception_v3'")
     wrong = tmp_path / "wrong.npz"
     checkpoint.save_weights(wrong, {"conv1.weight": np.zeros((64, 3, 7, 7), np.float32)},
                             {"architecture": "efficientnet_lite0"})

@@ -1,0 +1,80 @@
+"""One figure that shows every step of CAM on one image, with its numbers (Pillow only).
+
+    numpy-cam explain IMAGE [--class INDEX|NAME] [--out FILE]
+
+Top row: the network's input (the crop it saw), the feature maps f_k that add most to the
+class score (the largest w_k^c F_k; each titled with k, w_k^c and w_k^c F_k), the raw
+M_c = sum_k w_k^c f_k (Eq. 2) with its range. Bottom row: M_c upsampled and normalised, the overlay, the mask above the threshold
+with the box; and the identity mean(M_c) + b_c = S_c checked in numbers.
+"""
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .pipeline import explain_image
+from .visualize import apply_colormap, draw_box
+
+TILE, SMALL, PAD, TITLE = 224, 96, 12, 34
+
+
+def _font(size):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:                                # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def _tile(rgb, side):
+    return Image.fromarray(rgb).resize((side, side), Image.Resampling.NEAREST)
+
+
+def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6):
+    """The figure as an (H, W, 3) uint8 array, and the numbers it shows (a dict)."""
+    r = explain_image(model, image, class_idx=class_idx, threshold=threshold)
+    c, f = r.class_idx, r.features[0]                                        # f: (K, h, w)
+    w = model.fc_weight[c]                                                   # (K,) w_k^c
+    contribution = w * f.mean(axis=(1, 2))                                  # (K,) w_k^c F_k: sums to S_c - b_c
+    strongest = np.argsort(-contribution, kind="stable")[:top_weights]      # the largest terms of S_c
+    x0, y0, x1, y1 = r.crop
+    crop = r.image[y0:y1 + 1, x0:x1 + 1]
+    side = crop.shape[0]
+    mask = (r.heatmap > threshold * r.heatmap.max()).astype(np.uint8) * 255  # (side, side)
+    box = None if r.bbox is None else (r.bbox[0] - x0, r.bbox[1] - y0, r.bbox[2] - x0, r.bbox[3] - y0)
+    numbers = {"class": c, "name": model.class_names[c], "probability": float(r.probs[c]),
+               "logit": float(r.logits[c]), "mean_cam_plus_bias": float(r.cam.mean() + model.fc_bias[c]),
+               "cam_range": (float(r.cam.min()), float(r.cam.max())), "bbox": r.bbox,
+               "weights": [(int(k), float(w[k]), float(contribution[k])) for k in strongest]}
+    cols = max(3 + (top_weights + 1) // 2, 4)
+    fig = Image.new("RGB", (PAD + cols * (TILE + PAD), 2 * (TILE + TITLE + PAD) + 3 * TITLE), "white")
+    draw, font, big = ImageDraw.Draw(fig), _font(13), _font(17)
+
+    def put(tile, col, row, title, x_offset=0, y_offset=0):
+        x, y = PAD + col * (TILE + PAD) + x_offset, 2 * TITLE + row * (TILE + TITLE + PAD) + y_offset
+        fig.paste(tile, (x, y + TITLE - 16))
+        draw.text((x, y), title, fill="black", font=font)
+
+    draw.text((PAD, 8), f"CAM of class {c} '{model.class_names[c]}' (P = {r.probs[c]:.3f}) "
+              f"by {model.name}; top: " + ", ".join(f"{i} {p:.2f}" for i, _, p in r.top[:3]),
+              fill="black", font=big)
+    put(_tile(crop, TILE), 0, 0, f"x {tuple(r.x.shape)}")
+    lo, hi = f[strongest].min(), f[strongest].max()                         # one gray scale for all
+    for i, k in enumerate(strongest):
+        gray = np.uint8(np.clip((f[k] - lo) / max(hi - lo, 1e-12) * 255, 0, 255))
+        put(_tile(np.stack([gray] * 3, -1), SMALL), 1 + i // 2, 0,
+            f"f_{k}: w {w[k]:+.3f}, wF {contribution[k]:+.2f}", y_offset=(i % 2) * (SMALL + 22))
+    col = 1 + (top_weights + 1) // 2
+    norm = (r.cam - r.cam.min()) / max(float(np.ptp(r.cam)), 1e-12)
+    put(_tile(apply_colormap(norm.astype(np.float32)), TILE), col, 0,
+        f"M_c {r.cam.shape}: [{r.cam.min():.2f}, {r.cam.max():.2f}]")
+    put(_tile(apply_colormap(r.heatmap), TILE), 0, 1, f"upsampled {side}x{side}, to [0, 1]")
+    put(_tile(r.picture[y0:y1 + 1, x0:x1 + 1], TILE), 1, 1, "overlay + box")
+    put(_tile(draw_box(np.stack([mask] * 3, -1), box, color=(255, 0, 0)), TILE), 2, 1,
+        f"mask > {threshold:g} max, box")
+    text_x, text_y = PAD + 3 * (TILE + PAD), 2 * TITLE + TILE + TITLE + PAD + 10
+    lines = [f"S_c (logit)          = {numbers['logit']:.4f}",
+             f"mean(M_c) + b_c      = {numbers['mean_cam_plus_bias']:.4f}",
+             f"identity holds to {abs(numbers['logit'] - numbers['mean_cam_plus_bias']):.1e}",
+             f"b_c = {model.fc_bias[c]:+.4f}, h x w = {r.cam.shape[0]} x {r.cam.shape[1]}",
+             f"box (x0, y0, x1, y1) in the photo: {r.bbox}"]
+    for i, line in enumerate(lines):
+        draw.text((text_x, text_y + 24 * i), line, fill="black", font=big)
+    return np.asarray(fig), numbers
