@@ -13,6 +13,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from golden_check import assert_matches_golden
 
 import numpy_cam
 from numpy_cam.models import efficientnet_lite
@@ -51,14 +52,7 @@ def outputs(model):
 @pytest.mark.parametrize("name", list(INFO["inputs"]))
 @pytest.mark.parametrize("stage", [s for s in STAGES if s != "logits"])
 def test_every_stage_matches_golden(outputs, name, stage):
-    y = outputs[name][stage]
-    assert y.dtype == np.float32
-    assert y.shape == tuple(GOLDEN[f"{name}/{stage}/shape"])
-    atol = STAGE_RTOL * INFO["max_abs"][name][stage]
-    flat = np.ascontiguousarray(y).reshape(-1)
-    np.testing.assert_allclose(flat[GOLDEN[f"{name}/{stage}/idx"]], GOLDEN[f"{name}/{stage}/val"], rtol=0, atol=atol)
-    np.testing.assert_allclose(y.mean(axis=(0, 2, 3), dtype=np.float64), GOLDEN[f"{name}/{stage}/channel_mean"],
-                               rtol=0, atol=atol)
+    assert_matches_golden(GOLDEN, f"{name}/{stage}", outputs[name][stage], STAGE_RTOL * INFO["max_abs"][name][stage])
 
 
 @pytest.mark.parametrize("name", list(INFO["inputs"]))
