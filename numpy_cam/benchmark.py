@@ -15,6 +15,8 @@ torch_resnet.py; eval mode, ``torch.inference_mode``), so the torch side needs a
 checkout. ResNets ship no weights: both sides get the same seeded random ones.
 """
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import pathlib
@@ -49,7 +51,6 @@ RANDOM_WEIGHT_MODELS = {"resnet18": 18, "resnet34": 34, "resnet50": 50}   # no s
 
 
 def _tests_module(name):
-    import importlib
     sys.path.insert(0, str(REPO / "tests"))
     try:
         return importlib.import_module(name)
@@ -89,7 +90,6 @@ def _cam_step_seconds(model, x, repeats):
 
 
 def _torch_worker(args, x):
-    import importlib
     torch = importlib.import_module("torch")
     torch.set_num_threads(args.threads)
     if args.model in RANDOM_WEIGHT_MODELS:
@@ -129,7 +129,6 @@ def _spawn(framework, batch, args):
 
 
 def _has_torch():
-    import importlib.util
     return importlib.util.find_spec("torch") is not None
 
 

@@ -145,6 +145,12 @@ def _one_line(err):
     return " ".join(str(err).split())
 
 
+def _fail(message):
+    """Report bad input the one way the command does: one line on stderr, exit code 2."""
+    print(f"numpy-cam: error: {_one_line(message)}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def export_main(argv):
     """numpy-cam export SOURCE --arch NAME --out FILE.npz: a checkpoint -> the project's format."""
     p = _Parser(prog="numpy-cam export", description="Convert a PyTorch checkpoint (state dict) or a "
@@ -160,8 +166,7 @@ def export_main(argv):
         from .export import export_checkpoint
         export_checkpoint(args.source, args.out, args.arch)
     except (ValueError, TypeError, CheckpointError, OSError, ImportError) as err:
-        print(f"numpy-cam: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(err)
     print(f"wrote {args.out} ({args.arch})")
     return 0
 
@@ -188,8 +193,7 @@ def explain_main(argv):
         figure, numbers = explain_figure(model, args.image, resolve_class(args.class_, model.class_names))
         save_png(out, figure)
     except (BadInput, ValueError, TypeError, CheckpointError, OSError) as err:
-        print(f"numpy-cam: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(err)
     print(f"wrote {out}: class {numbers['class']} {numbers['name']}, S_c = {numbers['logit']:.4f}, "
           f"mean(M_c) + b_c = {numbers['mean_cam_plus_bias']:.4f}")
     return 0
@@ -217,8 +221,7 @@ def main(argv=None):
         class_idx = resolve_class(args.class_, model.class_names)
         outputs = output_paths(images, args.out)
     except (BadInput, ValueError, TypeError, CheckpointError, OSError) as err:
-        print(f"numpy-cam: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(err)
     failed = 0
     for i, (image, out) in enumerate(zip(images, outputs), 1):
         if len(images) > 1:

@@ -17,7 +17,7 @@ from . import checkpoint
 from .models import ARCHITECTURES, NOT_A_CAM_HEAD, REFUSED_ARCHITECTURES
 
 
-def export_checkpoint(source, out_path, architecture, class_names="imagenet"):
+def export_checkpoint(source, out_path, architecture, class_names="imagenet", description=None):
     """Convert ``source`` (a PyTorch state dict file, or a ``.keras`` model) to ``out_path``.
 
     Parameters
@@ -26,6 +26,7 @@ def export_checkpoint(source, out_path, architecture, class_names="imagenet"):
     out_path : path of the .npz to write (atomically)
     architecture : str, one of ``ARCHITECTURES`` (e.g. "resnet50", "keras_resnet50")
     class_names : "imagenet", or a list of names, one per class
+    description : the metadata's "source" text (default: the checkpoint's file name)
     """
     source = os.fspath(source)
     if architecture in REFUSED_ARCHITECTURES:
@@ -46,7 +47,7 @@ def export_checkpoint(source, out_path, architecture, class_names="imagenet"):
     checkpoint.check_state_dict(arrays, arch.expected_shapes(num_classes), source)
     metadata = {"architecture": architecture, "num_classes": num_classes,
                 "class_names": class_names, "preprocessing": arch.PREPROCESSING,
-                "source": f"PyTorch checkpoint {os.path.basename(source)}",
+                "source": description or f"PyTorch checkpoint {os.path.basename(source)}",
                 "source_sha256": checkpoint.sha256_of_file(source)}
     checkpoint.save_weights(out_path, arrays, metadata)
 

@@ -175,13 +175,6 @@ def builtin_checkpoint_path(name):
 def load_model(name_or_path=DEFAULT_MODEL):
     """A ``Model`` by name (``"efficientnet_lite0"``, ``"small_gap"``, ``"small_gmp"``) or from
     an exported ``.npz`` file."""
-    if isinstance(name_or_path, str) and name_or_path in REPO_WEIGHTS:
-        path = WEIGHTS / REPO_WEIGHTS[name_or_path]
-        if not path.exists():
-            raise FileNotFoundError(f"the weights of {name_or_path!r} are {path}, which is missing "
-                                    "(they ship in the repository's weights/ folder)")
-        arrays, metadata = checkpoint.load_weights(path)
-        return _build(name_or_path, arrays, metadata, str(path))
     if isinstance(name_or_path, str) and name_or_path in BUILTIN:
         entry = BUILTIN[name_or_path]
         path = builtin_checkpoint_path(name_or_path)
@@ -193,14 +186,20 @@ def load_model(name_or_path=DEFAULT_MODEL):
         metadata = {k: entry[k] for k in ("architecture", "source", "class_names")}
         metadata["source_sha256"] = digest
         return _build(name_or_path, state_dict, metadata, path)
-    path = os.fspath(name_or_path)
-    if not os.path.exists(path):
-        known = ", ".join(sorted(BUILTIN) + sorted(REPO_WEIGHTS))
-        raise ValueError(f"unknown model {path!r}: expected a model name ({known}) or the path of "
-                         "an exported .npz weights file")
+    if isinstance(name_or_path, str) and name_or_path in REPO_WEIGHTS:
+        name, path = name_or_path, WEIGHTS / REPO_WEIGHTS[name_or_path]
+        if not path.exists():
+            raise FileNotFoundError(f"the weights of {name!r} are {path}, which is missing "
+                                    "(they ship in the repository's weights/ folder)")
+    else:
+        path = os.fspath(name_or_path)
+        if not os.path.exists(path):
+            known = ", ".join(sorted(BUILTIN) + sorted(REPO_WEIGHTS))
+            raise ValueError(f"unknown model {path!r}: expected a model name ({known}) or the path of "
+                             "an exported .npz weights file")
+        name = os.path.splitext(os.path.basename(path))[0]
     arrays, metadata = checkpoint.load_weights(path)
-    name = os.path.splitext(os.path.basename(path))[0]
-    return _build(name, arrays, metadata, path)
+    return _build(name, arrays, metadata, str(path))
 
 
 def _build(name, state_dict, metadata, source):
@@ -218,11 +217,7 @@ def _build(name, state_dict, metadata, source):
 
 def export_model(name, path):
     """Write a built-in model's weights in the project's format (.npz + metadata)."""
-    model_path = builtin_checkpoint_path(name)
+    from ..export import export_checkpoint                  # export imports this module
     entry = BUILTIN[name]
-    arrays = checkpoint.read_torch_checkpoint(model_path)
-    arch = ARCHITECTURES[entry["architecture"]].module
-    metadata = {"architecture": entry["architecture"], "num_classes": int(arrays[arch.FC_BIAS].shape[0]),
-                "class_names": entry["class_names"], "preprocessing": arch.PREPROCESSING,
-                "source": entry["source"], "source_sha256": checkpoint.sha256_of_file(model_path)}
-    checkpoint.save_weights(path, arrays, metadata)
+    export_checkpoint(builtin_checkpoint_path(name), path, entry["architecture"],
+                      class_names=entry["class_names"], description=entry["source"])
