@@ -8,19 +8,12 @@ M_c = sum_k w_k^c f_k (Eq. 2) with its range. Bottom row: M_c upsampled and norm
 with the box; and the identity mean(M_c) + b_c = S_c checked in numbers.
 """
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from .pipeline import explain_image
-from .visualize import apply_colormap, draw_box
+from .visualize import _font, apply_colormap, draw_box
 
 TILE, SMALL, PAD, TITLE = 224, 96, 12, 34
-
-
-def _font(size):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:                                # Pillow < 10.1 has one bitmap size
-        return ImageFont.load_default()
 
 
 def _tile(rgb, side):

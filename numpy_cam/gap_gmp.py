@@ -79,6 +79,41 @@ def evaluate(model, images, labels, boxes, thresholds=THRESHOLDS):
             "sweep": {str(t): int((iou_true[i] < 0.5).sum()) for i, t in enumerate(thresholds)}}
 
 
+def where_maps_peak(model, images, labels, masks, threshold=0.2):
+    """Where the map of the true class puts its weight, against the object's parts.
+
+    images : (N, S, S, 3) uint8; labels : (N,); masks : (N, S, S) uint8 from
+    ``synthetic.make_dataset(..., return_masks=True)``: 0 background, 1 body, 2 head.
+
+    Returns a dict of fractions: ``peak_on_head``, ``peak_on_body``, ``peak_off_object``
+    (of the N images, where the upsampled map's maximum lies; ties: the first maximum in
+    row-major order) and ``above_threshold_off_object`` (the share of a map's pixels above
+    ``threshold`` x its max that lie outside the object, averaged over the N images).
+    """
+    n, size = len(images), images.shape[1]
+    if masks.shape != images.shape[:3] or len(labels) != n:
+        raise ValueError(f"labels (N,) and masks (N, S, S) must match images {images.shape}; "
+                         f"got {np.shape(labels)} and {masks.shape}")
+    peak_part, off_share = np.empty(n, np.uint8), np.empty(n)
+    for start in range(0, n, BATCH):
+        part = slice(start, start + BATCH)
+        f = model.features(images_to_x(images[part], model.preprocessing))            # (B, K, h, w)
+        heat = heatmap(class_activation_map(f, model.fc_weight, labels[part]), (size, size))  # (B, S, S)
+        flat_heat, flat_mask = heat.reshape(len(heat), -1), masks[part].reshape(len(heat), -1)
+        peak_part[part] = flat_mask[np.arange(len(heat)), flat_heat.argmax(axis=1)]  # (B,) 0, 1 or 2
+        hot = heat > threshold * heat.max(axis=(1, 2), keepdims=True)                # (B, S, S)
+        off = (hot & (masks[part] == 0)).sum(axis=(1, 2))                             # (B,)
+        off_share[part] = off / np.maximum(hot.sum(axis=(1, 2)), 1)                  # (B,); a flat map: 0
+    return {"peak_on_head": float(np.mean(peak_part == 2)), "peak_on_body": float(np.mean(peak_part == 1)),
+            "peak_off_object": float(np.mean(peak_part == 0)),
+            "above_threshold_off_object": float(off_share.mean())}
+
+
+def stored_results():
+    """The results ``main`` last wrote (weights/gap_gmp_results.json): net name -> counts."""
+    return json.loads((WEIGHTS / "gap_gmp_results.json").read_text())
+
+
 def weight_files():
     """The small nets in weights/, GAP first, by seed."""
     return sorted(WEIGHTS.glob("small_gap_seed*.npz")) + sorted(WEIGHTS.glob("small_gmp_seed*.npz"))

@@ -17,11 +17,12 @@ import os
 import uuid
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from .localize import _check_box
 
-__all__ = ["JET_CONTROL_POINTS", "jet", "JET", "apply_colormap", "overlay", "draw_box", "save_png"]
+__all__ = ["JET_CONTROL_POINTS", "jet", "JET", "OPENCV_JET", "apply_colormap", "overlay", "draw_box", "gray", "montage",
+           "save_png"]
 
 # matplotlib's jet as (x, value) control points per channel; linear in between.
 JET_CONTROL_POINTS = {
@@ -67,6 +68,13 @@ def jet(values):
 # (matplotlib's own ``bytes=True`` truncates instead: one lower somewhere in 181 entries.)
 JET = np.floor(jet(np.arange(256) / 255.0) * 255.0 + 0.5 + 1e-9).astype(np.uint8)   # (256, 3)
 JET.flags.writeable = False
+
+# OpenCV's COLORMAP_JET, for comparison only (the authors' PyTorch code drew with it): GNU
+# Octave's jet, clip(1.5 - |4 v - k|, 0, 1) with k = 3, 2, 1 for red, green, blue, as uint8.
+_V = np.arange(256) / 255.0                                                         # (256,)
+OPENCV_JET = np.floor(np.clip(1.5 - np.abs(4 * _V[:, None] - np.array([3.0, 2.0, 1.0])), 0, 1) * 255.0
+                      + 0.5 + 1e-9).astype(np.uint8)                                # (256, 3)
+OPENCV_JET.flags.writeable = False
 
 
 def _check_rgb(image, name="image"):
@@ -205,3 +213,75 @@ def save_png(path, rgb):
         if os.path.exists(tmp):                                           # also on KeyboardInterrupt
             os.remove(tmp)
         raise
+
+
+def gray(values):
+    """A (H, W) map as a gray image: 0 black, 1 white. -> (H, W, 3) uint8.
+
+    values : ndarray of shape (H, W), bool or float in [0, 1] (clipped), finite.
+    """
+    v = np.asarray(values)
+    if v.ndim != 2:
+        raise ValueError(f"values must have shape (H, W); got {v.shape}")
+    v = v.astype(np.float64)                                              # (H, W)
+    _check_finite(v, "values")
+    level = np.rint(np.clip(v, 0.0, 1.0) * 255.0).astype(np.uint8)        # (H, W)
+    return np.repeat(level[:, :, None], 3, axis=2)                        # (H, W, 3)
+
+
+def _font(size):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:                                # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def montage(tiles, titles=None, columns=None, side=None, font_size=13):
+    """Images side by side, each with a title above it: a figure for a notebook or a slide.
+
+    Parameters
+    ----------
+    tiles : sequence of ndarray of shape (H, W, 3), dtype uint8 (e.g. ``overlay`` or
+        ``apply_colormap`` of a map); they may differ in size
+    titles : sequence of str, one per tile, or None
+    columns : int >= 1, tiles per row (default: all in one row)
+    side : int >= 1 or None -- resize each tile so its longer side is ``side`` pixels, with
+        nearest-neighbour sampling so that a 7 x 7 map still shows its 49 cells; None: as is
+    font_size : int, of the titles
+
+    Returns
+    -------
+    figure : PIL.Image.Image, RGB -- a notebook shows it; ``np.asarray(figure)`` is the
+        (H, W, 3) uint8 array and ``save_png`` writes it.
+    """
+    tiles = list(tiles)
+    if not tiles:
+        raise ValueError("tiles must hold at least one image; got none")
+    for i, tile in enumerate(tiles):
+        _check_rgb(tile, f"tiles[{i}]")
+    titles = [""] * len(tiles) if titles is None else [str(t) for t in titles]
+    if len(titles) != len(tiles):
+        raise ValueError(f"titles must have one entry per tile ({len(tiles)}); got {len(titles)}")
+    columns = len(tiles) if columns is None else columns
+    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
+        raise ValueError(f"columns must be an int >= 1; got {columns!r}")
+    if side is not None and (isinstance(side, bool) or not isinstance(side, (int, np.integer)) or side < 1):
+        raise ValueError(f"side must be an int >= 1 or None; got {side!r}")
+    images = [Image.fromarray(tile) for tile in tiles]
+    if side is not None:
+        scales = [side / max(im.size) for im in images]
+        images = [im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))),
+                            Image.Resampling.NEAREST) for im, s in zip(images, scales)]
+    font, pad = _font(font_size), 8
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    cell_w = max(max(im.width for im in images), *(measure.textlength(t, font=font) for t in titles))
+    cell_w, title_h = int(cell_w) + pad, (font_size + 6 if any(titles) else 0)
+    cell_h = max(im.height for im in images) + title_h + pad
+    rows = -(-len(images) // columns)
+    figure = Image.new("RGB", (pad + min(columns, len(images)) * cell_w, pad + rows * cell_h), "white")
+    draw = ImageDraw.Draw(figure)
+    for i, (im, title) in enumerate(zip(images, titles)):
+        x, y = pad + (i % columns) * cell_w, pad + (i // columns) * cell_h
+        draw.text((x, y), title, fill="black", font=font)
+        figure.paste(im, (x, y + title_h))
+    return figure

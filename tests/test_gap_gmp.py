@@ -37,3 +37,24 @@ def test_area_and_images_to_x():
     assert x.shape == (2, 3, 64, 64) and x.dtype == np.float32 and np.all(x == 1.0)
     with pytest.raises(ValueError, match="whole image"):
         gap_gmp.images_to_x(images[:, :32], load_model("small_gap").preprocessing)
+
+
+def test_stored_results_are_the_json():
+    assert gap_gmp.stored_results() == RESULTS
+
+
+@pytest.mark.parametrize("name, head, body, off, off_pixels", [
+    ("small_gap", 70, 311, 19, 0.4913),          # counts of the first 400 test images
+    ("small_gmp", 285, 16, 99, 0.6611),
+])
+def test_where_maps_peak_on_the_first_400_images(name, head, body, off, off_pixels):
+    images, labels, _, masks = synthetic.make_dataset(400, gap_gmp.TEST_SEED, return_masks=True)
+    where = gap_gmp.where_maps_peak(load_model(name), images, labels, masks)
+    assert [round(where[k] * 400) for k in ("peak_on_head", "peak_on_body", "peak_off_object")] == [head, body, off]
+    assert where["above_threshold_off_object"] == pytest.approx(off_pixels, abs=1e-4)
+
+
+def test_where_maps_peak_refuses_masks_of_another_size():
+    images, labels, _, masks = synthetic.make_dataset(2, gap_gmp.TEST_SEED, return_masks=True)
+    with pytest.raises(ValueError, match=r"masks \(N, S, S\) must match images \(2, 64, 64, 3\)"):
+        gap_gmp.where_maps_peak(load_model("small_gap"), images, labels, masks[:, :32])

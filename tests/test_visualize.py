@@ -281,3 +281,63 @@ def test_save_png_bad_array(tmp_path):
     with pytest.raises(ValueError, match=r"rgb must be an array of shape \(H, W, 3\)"):
         save_png(tmp_path / "cam.png", np.zeros((2, 2), np.uint8))
     assert os.listdir(tmp_path) == []
+
+
+# -- OPENCV_JET, gray, montage --------------------------------------------------------------
+
+def test_opencv_jet_is_octaves_curve_rounded_half_up():
+    v = np.arange(256) / 255.0
+    curve = np.clip(1.5 - np.abs(4 * v[:, None] - np.array([3.0, 2.0, 1.0])), 0, 1) * 255   # (256, 3)
+    assert visualize.OPENCV_JET.dtype == np.uint8 and not visualize.OPENCV_JET.flags.writeable
+    assert np.abs(visualize.OPENCV_JET - curve).max() <= 0.5 + 1e-9
+    assert visualize.OPENCV_JET[0].tolist() == [0, 0, 128] and visualize.OPENCV_JET[255].tolist() == [128, 0, 0]
+    assert np.abs(JET.astype(int) - visualize.OPENCV_JET).max() == 33
+
+
+def test_gray_levels():
+    rgb = visualize.gray(np.array([[0.0, 1.0], [0.5, 2.0]]))            # 127.5 -> 128 (half to even)
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    assert rgb[:, :, 0].tolist() == [[0, 255], [128, 255]] and np.all(rgb == rgb[:, :, :1])
+    np.testing.assert_array_equal(visualize.gray(np.eye(2, dtype=bool))[:, :, 1], [[255, 0], [0, 255]])
+    with pytest.raises(ValueError, match=r"values must have shape \(H, W\); got \(2, 2, 3\)"):
+        visualize.gray(np.zeros((2, 2, 3)))
+    with pytest.raises(ValueError, match="values must be finite; got 1 NaN"):
+        visualize.gray(np.array([[np.nan, 0.0]]))
+
+
+def test_montage_places_each_tile_under_its_title():
+    a = np.full((10, 10, 3), 200, np.uint8)
+    b = np.zeros((20, 10, 3), np.uint8)
+    b[0, 0] = (255, 0, 0)
+    figure = visualize.montage([a, b])
+    assert figure.mode == "RGB" and figure.size == (8 + 2 * 18, 8 + 28)   # pad 8; cells 10 + 8 wide
+    pixels = np.asarray(figure)
+    np.testing.assert_array_equal(pixels[8:18, 8:18], a)
+    np.testing.assert_array_equal(pixels[8:28, 26:36], b)
+    assert np.all(pixels[:8] == 255)                                        # white padding
+
+
+def test_montage_resizes_with_nearest_neighbour():
+    tile = np.array([[[0, 0, 0], [255, 255, 255]]], np.uint8)               # (1, 2, 3): black, white
+    pixels = np.asarray(visualize.montage([tile], side=40))                 # -> (20, 40, 3)
+    assert pixels.shape == (8 + 20 + 8, 8 + 40 + 8, 3)
+    assert np.all(pixels[8:28, 8:28] == 0) and np.all(pixels[8:28, 28:48] == 255)
+
+
+def test_montage_titles_fit():
+    tile = np.zeros((4, 4, 3), np.uint8)
+    narrow, wide = visualize.montage([tile], ["a"]), visualize.montage([tile], ["a much longer title"])
+    assert wide.size[0] > narrow.size[0] > 4 + 8 and wide.size[1] == narrow.size[1] == 8 + 19 + 4 + 8
+    assert (np.asarray(wide)[8:27] != 255).any()                             # the title is drawn
+
+
+@pytest.mark.parametrize("tiles, kwargs, message", [
+    ([], {}, "tiles must hold at least one image; got none"),
+    ([np.zeros((4, 4), np.uint8)], {}, r"tiles\[0\] must be an array of shape \(H, W, 3\) and dtype uint8"),
+    ([np.zeros((4, 4, 3), np.uint8)], {"titles": ["a", "b"]}, r"one entry per tile \(1\); got 2"),
+    ([np.zeros((4, 4, 3), np.uint8)], {"columns": 0}, "columns must be an int >= 1; got 0"),
+    ([np.zeros((4, 4, 3), np.uint8)], {"side": 2.5}, "side must be an int >= 1 or None; got 2.5"),
+])
+def test_montage_refuses_bad_input(tiles, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        visualize.montage(tiles, **kwargs)
