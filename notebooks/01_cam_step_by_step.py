@@ -91,6 +91,11 @@ for k in strongest:
     print(f"  k = {k:4d}  w_k^c = {w_c[k]:+.4f}  F_k = {F[0, k]:.4f}  w_k^c F_k = {terms[k]:+.4f}")
 print(f"sum of all {K} terms + b_c = {terms.sum() + model.fc_bias[c]:.4f} = S_c = {S[0, c]:.4f}")
 
+# %% [markdown]
+# The maps of those six units, each min-max normalised on its own (blue low, red high).
+# EfficientNet-Lite0's activation is ReLU6, so f_k(x, y) lies in [0, 6]: the flat dark-red
+# regions are units at their cap.
+
 # %%
 visualize.montage([visualize.apply_colormap(cam.normalize(f[0, k])) for k in strongest],
                   [f"f_{k} (w = {w_c[k]:+.3f})" for k in strongest], side=112)

@@ -276,12 +276,13 @@ def montage(tiles, titles=None, columns=None, side=None, font_size=13):
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     cell_w = max(max(im.width for im in images), *(measure.textlength(t, font=font) for t in titles))
     cell_w, title_h = int(cell_w) + pad, (font_size + 6 if any(titles) else 0)
-    cell_h = max(im.height for im in images) + title_h + pad
-    rows = -(-len(images) // columns)
-    figure = Image.new("RGB", (pad + min(columns, len(images)) * cell_w, pad + rows * cell_h), "white")
+    row_h = [max(im.height for im in images[r:r + columns]) + title_h + pad     # each row as tall as
+             for r in range(0, len(images), columns)]                            # its tallest tile
+    row_y = np.cumsum([pad] + row_h)                                              # (rows + 1,)
+    figure = Image.new("RGB", (pad + min(columns, len(images)) * cell_w, int(row_y[-1])), "white")
     draw = ImageDraw.Draw(figure)
     for i, (im, title) in enumerate(zip(images, titles)):
-        x, y = pad + (i % columns) * cell_w, pad + (i // columns) * cell_h
+        x, y = pad + (i % columns) * cell_w, int(row_y[i // columns])
         draw.text((x, y), title, fill="black", font=font)
         figure.paste(im, (x, y + title_h))
     return figure

@@ -315,6 +315,9 @@ def test_montage_places_each_tile_under_its_title():
     np.testing.assert_array_equal(pixels[8:18, 8:18], a)
     np.testing.assert_array_equal(pixels[8:28, 26:36], b)
     assert np.all(pixels[:8] == 255)                                        # white padding
+    stacked = np.asarray(visualize.montage([a, b, a], columns=2))           # rows of 10 and 20 px
+    assert stacked.shape == (8 + 28 + 18, 8 + 2 * 18, 3)
+    np.testing.assert_array_equal(stacked[8 + 28:8 + 28 + 10, 8:18], a)     # row 2 starts after row 1
 
 
 def test_montage_resizes_with_nearest_neighbour():
