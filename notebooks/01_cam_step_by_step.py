@@ -36,8 +36,9 @@ model
 # %% [markdown]
 # ## 1. The photo and the network's input x
 #
-# The official preprocessing of this checkpoint: resize the shorter side, take the centre
-# crop, scale to [0, 1], subtract the mean and divide by the standard deviation (per channel).
+# The official preprocessing of this checkpoint (Google's evaluation): take the centre
+# square of 224/256 of the shorter side, resize it to 224 x 224 (bicubic), then
+# (RGB - 127) / 128 on each channel.
 
 # %%
 photo = numpy_cam.load_image(numpy_cam.DATA / "coffee.png")   # (H, W, 3) uint8, upright
