@@ -51,6 +51,28 @@ def test_conv2d_matches_loop_twin(x_shape, o_k, stride, padding, groups, memory)
     np.testing.assert_array_equal(x_in, x_before)                       # input untouched
 
 
+@pytest.mark.parametrize("x_shape, o_k, stride, padding", [
+    ((2, 5, 9, 7), (6, 3), 1, 1), ((2, 3, 13, 11), (4, 7), 2, 3), ((3, 4, 7, 9), (5, 1), 2, 0),
+])
+@pytest.mark.parametrize("block_rows, few_rows", [(2, 0), (3, 1 << 30), (None, 1 << 30)])
+def test_conv2d_blocked_im2col_and_few_rows_match_loop_twin(monkeypatch, x_shape, o_k, stride, padding,
+                                                           block_rows, few_rows):
+    """The paths that only large inputs (im2col in row blocks) or small ones (the transposed
+    product) take at their real thresholds, forced on small shapes (odd last block included)."""
+    x = rand(*x_shape)
+    o, k = o_k
+    w, b = rand(o, x_shape[1], k, k), rand(o)
+    ref = layers_loop.conv2d(x, w, b, stride, padding)                  # (N, O, Ho, Wo)
+    if block_rows is not None:                 # blocks of block_rows output rows of one image
+        monkeypatch.setattr(layers, "_IM2COL_BLOCK_BYTES", 0)
+        monkeypatch.setattr(layers, "_IM2COL_MIN_BLOCK_ROWS", block_rows * ref.shape[3])
+    monkeypatch.setattr(layers, "_FEW_ROWS", few_rows)
+    for x_in in (x, channels_last(x)):
+        y = layers.conv2d(x_in, w, b, stride, padding)
+        assert y.shape == ref.shape and y.dtype == np.float32
+        np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_conv2d_hand_built():
     x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)             # [[0 1 2] [3 4 5] [6 7 8]]
     w = np.ones((1, 1, 2, 2), np.float32)
