@@ -1,9 +1,9 @@
 """The notebooks (notebooks/NN_*.py, jupytext's percent format) run from top to bottom.
 
-With the test extras (jupytext, nbclient, ipykernel) each one runs as a notebook, cell by
-cell, in a Jupyter kernel; with the core dependencies alone, as the plain Python script it
-also is. Either way a failing cell fails the test, and every notebook asserts the numbers
-it shows (the CAM identity, Eq. 2 term by term, the stored GAP/GMP counts, Grad-CAM).
+Each runs as the plain Python script it also is (core dependencies only) and, with the test
+extras (jupytext, nbclient, ipykernel), as a notebook, cell by cell, in a Jupyter kernel.
+Either way a failing cell fails the test, and every notebook asserts the numbers it shows
+(the CAM identity, Eq. 2 term by term, the stored GAP/GMP counts, Grad-CAM).
 """
 import ast
 import importlib.util
@@ -18,12 +18,12 @@ JUPYTER = all(importlib.util.find_spec(name) for name in ("jupytext", "nbclient"
 TIMEOUT = 600                                      # seconds per cell / per script
 
 
-def run_notebook(path, cwd):
+def run_notebook(path, cwd, jupyter):
     """Run one notebook in ``cwd``; AssertionError with the failing cell's error if it fails.
 
     Returns the executed notebook (nbformat) under Jupyter, None when run as a script.
     """
-    if not JUPYTER:
+    if not jupyter:
         done = subprocess.run([sys.executable, str(path)], cwd=cwd, capture_output=True, text=True,
                               timeout=TIMEOUT)
         assert done.returncode == 0, f"{path.name} failed:\n{done.stderr[-3000:]}"
@@ -57,17 +57,25 @@ def test_notebook_imports_only_numpy_and_the_package(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_writes_nothing(path, tmp_path):
-    notebook = run_notebook(path, tmp_path)
+def test_notebook_runs_as_a_script_and_writes_nothing(path, tmp_path):
+    assert run_notebook(path, tmp_path, jupyter=False) is None
     assert list(tmp_path.iterdir()) == []
-    if notebook is not None:                                      # the figures reach the reader
-        outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
-        assert not [out for out in outputs if out.output_type == "error"]
-        assert sum("image/png" in out.get("data", {}) for out in outputs) >= 2
 
 
-def test_a_failing_cell_fails_the_run(tmp_path):
+@pytest.mark.skipif(not JUPYTER, reason="needs jupytext, nbclient and ipykernel (the test extras)")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_a_kernel_and_shows_its_figures(path, tmp_path):
+    notebook = run_notebook(path, tmp_path, jupyter=True)
+    assert list(tmp_path.iterdir()) == []
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.output_type == "error"]
+    assert sum("image/png" in out.get("data", {}) for out in outputs) >= 2
+
+
+@pytest.mark.parametrize("jupyter", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not JUPYTER, reason="needs jupytext, nbclient and ipykernel (the test extras)"))])
+def test_a_failing_cell_fails_the_run(tmp_path, jupyter):
     broken = tmp_path / "99_broken.py"
     broken.write_text("# %%\nimport numpy_cam\n\n# %%\nassert numpy_cam.DATA.name == 'elsewhere'\n")
     with pytest.raises(AssertionError, match="99_broken.py failed"):
-        run_notebook(broken, tmp_path)
+        run_notebook(broken, tmp_path, jupyter)
