@@ -70,7 +70,8 @@ def _numpy_worker(args, x):
     model = _numpy_model(args.model)
     rss_before = _peak_rss_mb()
     seconds = _time(lambda x: model.classify(model.features(x)), x, args.repeats)
-    return seconds, rss_before, _cam_step_seconds(model, x[:1], args.repeats)
+    cam_seconds = _cam_step_seconds(model, x, args.repeats) if len(x) == 1 else None   # reported for batch 1
+    return seconds, rss_before, cam_seconds
 
 
 def _cam_step_seconds(model, x, repeats):

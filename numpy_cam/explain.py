@@ -10,8 +10,10 @@ with the box; and the identity mean(M_c) + b_c = S_c checked in numbers.
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .cam import normalize
+from .localize import threshold_mask
 from .pipeline import explain_image
-from .visualize import _font, apply_colormap, draw_box
+from .visualize import _font, apply_colormap, draw_box, gray
 
 TILE, SMALL, PAD, TITLE = 224, 96, 12, 34
 
@@ -30,7 +32,7 @@ def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6):
     x0, y0, x1, y1 = r.crop
     crop = r.image[y0:y1 + 1, x0:x1 + 1]
     side = crop.shape[0]
-    mask = (r.heatmap > threshold * r.heatmap.max()).astype(np.uint8) * 255  # (side, side)
+    mask = gray(threshold_mask(r.heatmap, threshold))                      # (side, side, 3): what the box came from
     box = None if r.bbox is None else (r.bbox[0] - x0, r.bbox[1] - y0, r.bbox[2] - x0, r.bbox[3] - y0)
     numbers = {"class": c, "name": model.class_names[c], "probability": float(r.probs[c]),
                "logit": float(r.logits[c]), "mean_cam_plus_bias": float(r.cam.mean() + model.fc_bias[c]),
@@ -51,16 +53,15 @@ def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6):
     put(_tile(crop, TILE), 0, 0, f"x {tuple(r.x.shape)}")
     lo, hi = f[strongest].min(), f[strongest].max()                         # one gray scale for all
     for i, k in enumerate(strongest):
-        gray = np.uint8(np.clip((f[k] - lo) / max(hi - lo, 1e-12) * 255, 0, 255))
-        put(_tile(np.stack([gray] * 3, -1), SMALL), 1 + i // 2, 0,
+        level = np.uint8(np.clip((f[k] - lo) / max(hi - lo, 1e-12) * 255, 0, 255))
+        put(_tile(np.stack([level] * 3, -1), SMALL), 1 + i // 2, 0,
             f"f_{k}: w {w[k]:+.3f}, wF {contribution[k]:+.2f}", y_offset=(i % 2) * (SMALL + 22))
     col = 1 + (top_weights + 1) // 2
-    norm = (r.cam - r.cam.min()) / max(float(np.ptp(r.cam)), 1e-12)
-    put(_tile(apply_colormap(norm.astype(np.float32)), TILE), col, 0,
+    put(_tile(apply_colormap(normalize(r.cam)), TILE), col, 0,
         f"M_c {r.cam.shape}: [{r.cam.min():.2f}, {r.cam.max():.2f}]")
     put(_tile(apply_colormap(r.heatmap), TILE), 0, 1, f"upsampled {side}x{side}, to [0, 1]")
     put(_tile(r.picture[y0:y1 + 1, x0:x1 + 1], TILE), 1, 1, "overlay + box")
-    put(_tile(draw_box(np.stack([mask] * 3, -1), box, color=(255, 0, 0)), TILE), 2, 1,
+    put(_tile(draw_box(mask, box, color=(255, 0, 0)), TILE), 2, 1,
         f"mask > {threshold:g} max, box")
     text_x, text_y = PAD + 3 * (TILE + PAD), 2 * TITLE + TILE + TITLE + PAD + 10
     lines = [f"S_c (logit)          = {numbers['logit']:.4f}",

@@ -14,7 +14,7 @@ layers) are refused, at export and at load, with the reason: CAM cannot explain 
 import os
 
 from . import checkpoint
-from .models import ARCHITECTURES, NOT_A_CAM_HEAD, REFUSED_ARCHITECTURES
+from .models import ARCHITECTURES, NOT_A_CAM_HEAD, REFUSED_ARCHITECTURES, checked_num_classes
 
 
 def export_checkpoint(source, out_path, architecture, class_names="imagenet", description=None):
@@ -42,9 +42,7 @@ def export_checkpoint(source, out_path, architecture, class_names="imagenet", de
     if _looks_like_vgg(arrays):
         raise checkpoint.CheckpointError(NOT_A_CAM_HEAD.format(name=os.path.basename(source)))
     arch = ARCHITECTURES[architecture].module
-    fc_bias = arrays.get(arch.FC_BIAS)
-    num_classes = int(fc_bias.shape[0]) if fc_bias is not None and fc_bias.ndim == 1 else 1000
-    checkpoint.check_state_dict(arrays, arch.expected_shapes(num_classes), source)
+    num_classes = checked_num_classes(arch, arrays, source)
     metadata = {"architecture": architecture, "num_classes": num_classes,
                 "class_names": class_names, "preprocessing": arch.PREPROCESSING,
                 "source": description or f"PyTorch checkpoint {os.path.basename(source)}",

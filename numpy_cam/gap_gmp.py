@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 from . import synthetic
 from .cam import class_activation_map, heatmap
+from .image import pixels_to_x
 from .localize import iou, localize
 from .models import WEIGHTS, load_model
 from .visualize import draw_box, overlay, save_png
@@ -40,9 +41,7 @@ def images_to_x(images, preprocessing):
     """(N, S, S, 3) uint8 -> x (N, 3, S, S) float32 for a net that takes whole S x S images."""
     if preprocessing["crop_fraction"] != 1.0 or preprocessing["size"] != images.shape[1]:
         raise ValueError("images_to_x is for nets that take the whole image at its own size")
-    mean = np.asarray(preprocessing["mean"], np.float32)
-    std = np.asarray(preprocessing["std"], np.float32)
-    return np.ascontiguousarray(((images.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2))
+    return pixels_to_x(images, preprocessing)                         # (N, 3, S, S)
 
 
 def area(box):

@@ -97,12 +97,21 @@ def preprocess(image, preprocessing):
     top, left, side = centre_crop_box(rgb.shape[0], rgb.shape[1], preprocessing["crop_fraction"])
     crop = Image.fromarray(rgb[top:top + side, left:left + side])
     resized = np.asarray(crop.resize((size, size), RESAMPLE[preprocessing["resample"]]))  # (size, size, 3)
+    return pixels_to_x(resized[None], preprocessing)                 # (1, 3, size, size)
+
+
+def pixels_to_x(pixels, preprocessing):
+    """The last step of ``preprocess``: (N, H, W, 3) uint8 RGB -> x (N, 3, H, W) float32.
+
+    The channels are reversed first when ``preprocessing["channel_order"]`` is "BGR", then
+    (value - mean) / std on each channel.
+    """
     mean = np.asarray(preprocessing["mean"], np.float32)             # (3,)
     std = np.asarray(preprocessing["std"], np.float32)               # (3,)
     if preprocessing.get("channel_order", "RGB") == "BGR":
-        resized = resized[..., ::-1]                                 # (size, size, 3) BGR
-    x = (resized.astype(np.float32) - mean) / std                    # (size, size, 3)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))[None]          # (1, 3, size, size)
+        pixels = pixels[..., ::-1]                                   # (N, H, W, 3) BGR
+    x = (pixels.astype(np.float32) - mean) / std                     # (N, H, W, 3)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))             # (N, 3, H, W)
 
 
 def input_range(preprocessing):

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from . import checkpoint
-from .models import CAM_HEAD_REASON as NOT_A_CAM_HEAD
+from .models import CAM_HEAD_REASON as NOT_A_CAM_HEAD, _class_names, checked_num_classes
 from .models.keras_resnet import KERAS_RESNET50
 
 __all__ = ["NOT_A_CAM_HEAD", "KERAS_MISSING", "export_keras", "check_cam_head_keras",
@@ -193,15 +193,11 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     if head.name != fc and fc not in layer_arrays:                        # a new head, e.g. "dense"
         layer_arrays[fc] = layer_arrays.pop(head.name)
     state_dict = convert_keras_weights(layer_arrays)
-    num_classes = int(state_dict[arch.FC_BIAS].shape[0]) if arch.FC_BIAS in state_dict else 1000
-    where = source or f"the Keras model {model.name!r}"
-    checkpoint.check_state_dict(state_dict, arch.expected_shapes(num_classes), where)
+    num_classes = checked_num_classes(arch, state_dict, source or f"the Keras model {model.name!r}")
     if class_names == "imagenet" and num_classes != 1000:
         raise ValueError(f"class_names='imagenet' needs 1000 classes; the model has {num_classes}")
     if isinstance(class_names, (list, tuple)):
-        if len(class_names) != num_classes:
-            raise ValueError(f"the model has {num_classes} classes but {len(class_names)} class names")
-        class_names = [str(name) for name in class_names]
+        class_names = list(_class_names(class_names, num_classes))       # checks the count
     elif class_names not in ("imagenet", None):
         raise ValueError(f"class_names must be 'imagenet', a list of names or None; got {class_names!r}")
     backend = keras.backend.backend()

@@ -53,6 +53,8 @@ import operator
 
 import numpy as np
 
+from .localize import bbox_of_mask
+
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "MIN_SIZE", "make_dataset"]
 
 CLASS_NAMES = ("stripes-ring", "checks-plus", "dots-triangle", "grid-tee", "chevrons-cross",
@@ -264,6 +266,5 @@ def make_dataset(n, seed, size=64, return_masks=False):
     boxes = np.empty((n, 4), np.int64)
     for i, child in enumerate(np.random.SeedSequence(seed).spawn(n)):
         images[i], masks[i] = _creature(np.random.default_rng(child), labels[i], size)
-        rows, cols = np.flatnonzero(masks[i].any(axis=1)), np.flatnonzero(masks[i].any(axis=0))
-        boxes[i] = cols[0], rows[0], cols[-1], rows[-1]
+        boxes[i] = bbox_of_mask(masks[i])                                   # never empty: one creature
     return (images, labels, boxes, masks) if return_masks else (images, labels, boxes)

@@ -14,6 +14,7 @@ def test_explain_writes_the_figure_for_both_photos(tmp_path, capsys, photo, top1
     assert main(["explain", str(numpy_cam.DATA / photo), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"wrote {out}: class ") and "mean(M_c) + b_c" in printed
+    assert int(printed[len(f"wrote {out}: class "):].split()[0]) in top1
     with Image.open(out) as im:
         assert im.mode == "RGB" and im.width > 1000 and im.height > 500
 

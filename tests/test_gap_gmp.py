@@ -4,6 +4,7 @@ The test set is generated from a fixed seed, so the counts are exact; the comman
 the JSON (and the README's table) is ``python -m numpy_cam.gap_gmp``.
 """
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -11,17 +12,18 @@ import pytest
 from numpy_cam import gap_gmp, synthetic
 from numpy_cam.models import WEIGHTS, load_model
 
-RESULTS = json.loads((WEIGHTS / "gap_gmp_results.json").read_text())
+RESULTS = json.loads((pathlib.Path(__file__).resolve().parents[1] / "weights" / "gap_gmp_results.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def test_set():
-    return synthetic.make_dataset(gap_gmp.TEST_SIZE, gap_gmp.TEST_SEED)
+    """images, labels, boxes, masks of the whole test set (image i is the same whatever n)."""
+    return synthetic.make_dataset(gap_gmp.TEST_SIZE, gap_gmp.TEST_SEED, return_masks=True)
 
 
 @pytest.mark.parametrize("name", sorted(RESULTS))
 def test_bundled_weights_give_the_table(test_set, name):
-    images, labels, boxes = test_set
+    images, labels, boxes, _ = test_set
     assert gap_gmp.evaluate(load_model(WEIGHTS / f"{name}.npz"), images, labels, boxes) == RESULTS[name]
 
 
@@ -47,8 +49,8 @@ def test_stored_results_are_the_json():
     ("small_gap", 70, 311, 19, 0.4913),          # counts of the first 400 test images
     ("small_gmp", 285, 16, 99, 0.6611),
 ])
-def test_where_maps_peak_on_the_first_400_images(name, head, body, off, off_pixels):
-    images, labels, _, masks = synthetic.make_dataset(400, gap_gmp.TEST_SEED, return_masks=True)
+def test_where_maps_peak_on_the_first_400_images(test_set, name, head, body, off, off_pixels):
+    images, labels, _, masks = (a[:400] for a in test_set)
     where = gap_gmp.where_maps_peak(load_model(name), images, labels, masks)
     assert [round(where[k] * 400) for k in ("peak_on_head", "peak_on_body", "peak_off_object")] == [head, body, off]
     assert where["above_threshold_off_object"] == pytest.approx(off_pixels, abs=1e-4)

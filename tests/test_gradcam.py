@@ -5,14 +5,13 @@ import pytest
 import numpy_cam
 from numpy_cam.cam import class_activation_map
 from numpy_cam.gradcam import grad_cam, score_gradient
-from numpy_cam.layers import global_avg_pool, global_max_pool
+from numpy_cam.models import POOLING
 
 RNG = np.random.default_rng(2017)
-POOL = {"avg": global_avg_pool, "max": global_max_pool}
 
 
 def score(f, w, c, pooling):
-    return float((POOL[pooling](f.astype(np.float64)) @ w.T.astype(np.float64))[0, c])
+    return float((POOLING[pooling](f.astype(np.float64)) @ w.T.astype(np.float64))[0, c])
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])

@@ -11,7 +11,6 @@ With keras (KERAS_BACKEND=torch, KERAS_HOME in a temporary folder, set before th
 live parity of export -> load_weights -> NumPy with Keras, a ``.keras`` file round trip, a
 fine-tuned GAP head, and the refusal of heads CAM cannot explain (VGG16's Flatten + Dense).
 """
-import hashlib
 import importlib.util
 import json
 import pathlib
@@ -24,8 +23,7 @@ from golden_check import assert_matches_golden
 
 from numpy_cam import checkpoint, keras_export
 from numpy_cam.keras_export import KERAS_MISSING, NOT_A_CAM_HEAD, convert_keras_weights, export_keras
-from numpy_cam.layers import global_avg_pool, linear
-from numpy_cam.models import keras_resnet
+from numpy_cam.models import Model, conv_bn, keras_resnet
 from numpy_cam.models.keras_resnet import KERAS_RESNET50
 
 HERE = pathlib.Path(__file__).parent
@@ -38,12 +36,14 @@ make_golden_keras = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_golden_keras)  # NumPy only at import: keras is imported in its main()
 
 
-def numpy_stages(params, state_dict, x_nhwc):
+def numpy_model(state_dict):
+    """The NumPy port with these (converted) weights, as ``numpy_cam.models.Model``."""
+    return Model("keras_resnet50", "keras_resnet50", state_dict, {})
+
+
+def numpy_stages(model, x_nhwc):
     """Every stage of the NumPy port plus the logits, for an NHWC input as Keras takes it."""
-    out = dict(KERAS_RESNET50.iter_stages(params, np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))))
-    out["logits"] = linear(global_avg_pool(out["features"]), state_dict["predictions.weight"],
-                           state_dict["predictions.bias"])
-    return out
+    return model.stages(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ def state_dict():
 
 @pytest.fixture(scope="module")
 def outputs(state_dict):
-    params = KERAS_RESNET50.fold_params(state_dict)
-    return {name: numpy_stages(params, state_dict, make_golden_keras.make_input(name)) for name in INFO["inputs"]}
+    model = numpy_model(state_dict)
+    return {name: numpy_stages(model, make_golden_keras.make_input(name)) for name in INFO["inputs"]}
 
 
 @pytest.mark.parametrize("name", list(INFO["inputs"]))
@@ -94,15 +94,14 @@ def test_convert_keras_weights_transposes_once():
                                 "predictions": {"kernel": dense, "bias": np.zeros(2)}})
     assert sd["c.weight"].shape == (5, 4, 2, 3) and sd["c.weight"][4, 3, 1, 2] == kernel[1, 2, 3, 4]
     np.testing.assert_array_equal(sd["predictions.weight"], [[0, 2, 4], [1, 3, 5]])
-    assert [sd[f"c_bn.{p}"][0] for p in keras_resnet.BN_PARAMS] == [1.0, 2.0, 3.0, 4.0]
+    assert [sd[f"c_bn.{p}"][0] for p in conv_bn.BN_PARAMS] == [1.0, 2.0, 3.0, 4.0]
     assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in sd.values())
     with pytest.raises(ValueError, match="variable 'depthwise_kernel'"):
         convert_keras_weights({"dw": {"depthwise_kernel": np.zeros((3, 3, 8, 1))}})
 
 
-def test_model_api_with_the_registration_the_lead_adds(monkeypatch, state_dict, outputs, tmp_path):
+def test_model_api_on_keras_resnet50(state_dict, outputs, tmp_path):
     from numpy_cam import models
-    monkeypatch.setitem(models.ARCHITECTURES, "keras_resnet50", models.Architecture(KERAS_RESNET50, "avg"))
     path = tmp_path / "keras_resnet50.npz"
     checkpoint.save_weights(path, state_dict, {"architecture": "keras_resnet50", "class_names": "imagenet",
                                                "preprocessing": keras_resnet.PREPROCESSING})
@@ -184,14 +183,13 @@ def test_live_parity_export_load_numpy(keras, live, tmp_path):
         np.testing.assert_array_equal(arrays[name], array, err_msg=name)
     x = np.random.default_rng(5).uniform(-128, 128, size=(2, 72, 99, 3)).astype(np.float32)
     ref = make_golden_keras.run_stages(keras, model, x)
-    ours = numpy_stages(KERAS_RESNET50.fold_params(arrays), arrays, x)
+    ours = numpy_stages(numpy_model(arrays), x)
     for stage in INFO["stages"]:
         scale = float(np.abs(ref[stage]).max())
         np.testing.assert_allclose(ours[stage], ref[stage], rtol=0, atol=STAGE_RTOL * scale, err_msg=stage)
 
 
-def test_export_from_a_keras_file_matches_the_model(keras, live, tmp_path, monkeypatch):
-    from numpy_cam import models
+def test_export_from_a_keras_file_matches_the_model(keras, live, tmp_path):
     from numpy_cam.cli import main
     model, _ = live
     with warnings.catch_warnings():   # Keras' saving calls np.array on torch tensors (no copy=)
@@ -200,7 +198,6 @@ def test_export_from_a_keras_file_matches_the_model(keras, live, tmp_path, monke
     export_keras(model, tmp_path / "a.npz")
     metadata = export_keras(str(tmp_path / "r50.keras"), tmp_path / "b.npz")
     assert str(tmp_path / "r50.keras") in metadata["source"]
-    monkeypatch.setitem(models.ARCHITECTURES, "keras_resnet50", models.Architecture(KERAS_RESNET50, "avg"))
     assert main(["export", str(tmp_path / "r50.keras"), "--arch", "keras_resnet50", "--out", str(tmp_path / "c.npz")]) == 0
     a, b, c = (checkpoint.load_weights(tmp_path / f"{n}.npz")[0] for n in "abc")
     assert list(a) == list(b) == list(c) and all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) for k in a)
@@ -216,7 +213,7 @@ def test_export_a_fine_tuned_gap_head(keras, tmp_path):
     arrays, metadata = checkpoint.load_weights(tmp_path / "ft.npz")
     assert metadata["num_classes"] == 5 and arrays["predictions.weight"].shape == (5, 2048)
     x = np.random.default_rng(6).uniform(-100, 100, size=(1, 64, 64, 3)).astype(np.float32)
-    logits = numpy_stages(KERAS_RESNET50.fold_params(arrays), arrays, x)["logits"]
+    logits = numpy_stages(numpy_model(arrays), x)["logits"]
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     np.testing.assert_allclose(probs, make_golden_keras.to_numpy(keras, model(x, training=False)), rtol=0, atol=1e-5)
 

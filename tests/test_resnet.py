@@ -13,18 +13,17 @@ stem, TF "SAME" padding 0.2-0.6 at every stage, the bottleneck stride on the fir
 (Keras / v1) 3e-2 from layer2 on.
 """
 import functools
-import hashlib
 import json
 import pathlib
 
 import numpy as np
 import pytest
+from golden_check import assert_matches_golden
 
 from numpy_cam.cam import class_activation_map
 from numpy_cam.checkpoint import CheckpointError, check_state_dict
-from numpy_cam.layers import global_avg_pool, linear
 from numpy_cam.models import ARCHITECTURES, Model, resnet
-from torch_resnet import random_state_dict
+from torch_resnet import make_golden_input, random_state_dict, sha256_arrays
 
 HERE = pathlib.Path(__file__).parent
 GOLDEN = np.load(HERE / "golden" / "resnet.npz", allow_pickle=False)
@@ -38,9 +37,8 @@ PARAMETERS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032}
 
 
 def architecture(depth):
-    """The registered architecture object if numpy_cam.models knows it, else this module's."""
-    entry = ARCHITECTURES.get(f"resnet{depth}")
-    return entry.module if entry is not None else getattr(resnet, f"RESNET{depth}")
+    """The architecture object numpy_cam.models registers for ResNet-``depth``."""
+    return ARCHITECTURES[f"resnet{depth}"].module
 
 
 @functools.cache
@@ -48,29 +46,16 @@ def state_dict(depth):
     return random_state_dict(depth, seed=0)
 
 
-def sha256_arrays(arrays):
-    digest = hashlib.sha256()
-    for a in arrays:
-        digest.update(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
-    return digest.hexdigest()
-
-
 def golden_input(name):
-    seed, shape = {"uniform224": (0, (2, 3, 224, 224)), "uniform97x131": (1, (1, 3, 97, 131))}[name]
-    x = np.random.default_rng(seed).uniform(-2, 2, shape).astype(np.float32)
+    x = make_golden_input(name)
     assert sha256_arrays([x]) == INFO["inputs"][name]["sha256"]
     return x
 
 
 def run_stages(depth, sd, x):
-    """Every stage and the logits, through ``Model`` once the architecture is registered."""
+    """Every stage and the logits, through ``Model``."""
     name = f"resnet{depth}"
-    if name in ARCHITECTURES:
-        return Model(name, name, sd, {"architecture": name}).stages(x)
-    arch = architecture(depth)
-    out = dict(arch.iter_stages(arch.fold_params(sd), x))
-    out["logits"] = linear(global_avg_pool(out["features"]), sd[arch.FC_WEIGHT], sd[arch.FC_BIAS])
-    return out
+    return Model(name, name, sd, {"architecture": name}).stages(x)
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +73,8 @@ def test_weights_are_the_golden_files(depth):
 @pytest.mark.parametrize("name", list(INFO["inputs"]))
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_stage_matches_golden(outputs, depth, name, stage):
-    y, key = outputs[depth][name][stage], f"resnet{depth}/{name}/{stage}"
-    assert y.dtype == np.float32 and y.shape == tuple(GOLDEN[f"{key}/shape"])
-    atol = STAGE_RTOL * INFO["max_abs"][key]
-    flat = np.ascontiguousarray(y).reshape(-1)
-    np.testing.assert_allclose(flat[GOLDEN[f"{key}/idx"]], GOLDEN[f"{key}/val"], rtol=0, atol=atol)
-    np.testing.assert_allclose(y.mean(axis=(0, 2, 3), dtype=np.float64), GOLDEN[f"{key}/channel_mean"],
-                               rtol=0, atol=atol)
+    key = f"resnet{depth}/{name}/{stage}"
+    assert_matches_golden(GOLDEN, key, outputs[depth][name][stage], STAGE_RTOL * INFO["max_abs"][key])
 
 
 @pytest.mark.parametrize("depth", DEPTHS)

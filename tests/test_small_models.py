@@ -8,6 +8,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from golden_check import assert_matches_golden
 
 import numpy_cam
 from numpy_cam.synthetic import CLASS_NAMES
@@ -37,14 +38,9 @@ def outputs():
 @pytest.mark.parametrize("input_name", INFO["inputs"])
 @pytest.mark.parametrize("stage", INFO["stages"])
 def test_every_stage_matches_the_torch_net(outputs, net, input_name, stage):
-    y = outputs[net][input_name][stage]
     key = f"{net}/{input_name}/{stage}"
-    assert y.dtype == np.float32 and y.shape == tuple(GOLDEN[f"{key}/shape"])
     atol = 1e-4 * max(1.0, float(np.abs(GOLDEN[f"{key}/val"]).max()))
-    np.testing.assert_allclose(np.ascontiguousarray(y).reshape(-1)[GOLDEN[f"{key}/idx"]], GOLDEN[f"{key}/val"],
-                               rtol=0, atol=atol)
-    np.testing.assert_allclose(y.mean(axis=(0, 2, 3), dtype=np.float64), GOLDEN[f"{key}/channel_mean"],
-                               rtol=0, atol=atol)
+    assert_matches_golden(GOLDEN, key, outputs[net][input_name][stage], atol)
 
 
 @pytest.mark.parametrize("net", INFO["nets"])

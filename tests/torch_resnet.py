@@ -19,11 +19,29 @@ References: K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2
 (arXiv:1512.03385), Table 1; the stride on the 3x3 conv of a bottleneck is torchvision's
 ("ResNet v1.5").
 """
+import hashlib
+
 import numpy as np
 
 BN_EPS = 1e-5
 LAYOUTS = {18: ("basic", [2, 2, 2, 2]), 34: ("basic", [3, 4, 6, 3]), 50: ("bottleneck", [3, 4, 6, 3])}
 STAGE_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4", "features", "logits")
+# The inputs of tests/golden/resnet.npz: name -> (seed, NCHW shape), see ``make_golden_input``.
+GOLDEN_INPUTS = {"uniform224": (0, (2, 3, 224, 224)), "uniform97x131": (1, (1, 3, 97, 131))}
+
+
+def make_golden_input(name):
+    """The golden input ``name``: float32 NCHW, uniform in [-2, 2), seeded."""
+    seed, shape = GOLDEN_INPUTS[name]
+    return np.random.default_rng(seed).uniform(-2, 2, shape).astype(np.float32)
+
+
+def sha256_arrays(arrays):
+    """SHA-256 over the C-ordered little-endian bytes of the arrays, in order."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
+    return digest.hexdigest()
 
 
 def _branch_convs(kind, c_in, width, stride=1):

@@ -5,7 +5,7 @@ the last conv maps f_k (paper Sec. 2), ``classify(f)`` the logits S_c through gl
 pooling and the FC layer whose weights w_k^c CAM uses (``fc_weight``, ``fc_bias``).
 
 An architecture is a module with ``expected_shapes(num_classes)``, ``fold_params(state_dict)``,
-``iter_stages(params, x)``, ``features(params, x)``, ``PREPROCESSING`` and ``FC_WEIGHT`` /
+``iter_stages(params, x)`` (ending with "features"), ``PREPROCESSING`` and ``FC_WEIGHT`` /
 ``FC_BIAS`` (the state-dict names of the FC layer), plus the global pooling before the FC
 layer: "avg" (GAP, what CAM needs) or "max" (GMP, the paper's baseline).
 """
@@ -18,6 +18,7 @@ from importlib import resources
 import numpy as np
 
 from .. import checkpoint
+from ..cam import top_classes
 from ..image import input_range, preprocess
 from ..layers import global_avg_pool, global_max_pool, linear, softmax
 from . import efficientnet_lite, keras_resnet, resnet, small
@@ -101,7 +102,9 @@ class Model:
 
     def features(self, x):
         """The last conv maps f_k after their activation: x (N, 3, H, W) -> f (N, K, h, w)."""
-        return self._arch.features(self._params, self._check_x(x))
+        for _, y in self._arch.iter_stages(self._params, self._check_x(x)):
+            pass                                                            # the last stage is "features"
+        return y
 
     def stages(self, x):
         """Every stage's output, name -> array (NCHW), ending with "features" and "logits"."""
@@ -124,7 +127,7 @@ class Model:
         if not 1 <= int(top_k) <= self.num_classes:
             raise ValueError(f"top_k must be between 1 and {self.num_classes}; got {top_k}")
         probs = softmax(self.classify(self.features(self.preprocess(image))))[0]  # (classes,)
-        order = np.argsort(-probs, kind="stable")[:int(top_k)]
+        order = top_classes(probs, top_k)                                      # (top_k,)
         return [(int(i), self.class_names[i], float(probs[i])) for i in order]
 
     def _check_x(self, x):
@@ -209,10 +212,17 @@ def _build(name, state_dict, metadata, source):
     if architecture not in ARCHITECTURES:
         raise checkpoint.CheckpointError(f"{source}: unknown architecture {architecture!r}; "
                                          f"this version knows {', '.join(sorted(ARCHITECTURES))}")
-    arch = ARCHITECTURES[architecture].module
-    num_classes = state_dict[arch.FC_BIAS].shape[0] if arch.FC_BIAS in state_dict else 1000
-    checkpoint.check_state_dict(state_dict, arch.expected_shapes(num_classes), source)
+    checked_num_classes(ARCHITECTURES[architecture].module, state_dict, source)
     return Model(name, architecture, state_dict, metadata)
+
+
+def checked_num_classes(arch, state_dict, source):
+    """The number of classes (the FC bias's length; 1000 without one), once every name and
+    shape of ``state_dict`` is checked against the architecture ``arch`` (CheckpointError)."""
+    fc_bias = state_dict.get(arch.FC_BIAS)
+    num_classes = int(fc_bias.shape[0]) if fc_bias is not None and fc_bias.ndim == 1 else 1000
+    checkpoint.check_state_dict(state_dict, arch.expected_shapes(num_classes), source)
+    return num_classes
 
 
 def export_model(name, path):

@@ -7,7 +7,14 @@ convolutions in ``layers.py`` read without a copy.
 """
 import numpy as np
 
-from ..layers import fold_batch_norm
+from ..layers import fold_batch_norm, relu
+
+BN_PARAMS = ("weight", "bias", "running_mean", "running_var")             # a BN's state-dict suffixes
+
+
+def relu_(y):
+    """ReLU in place on an array the forward pass has just made (saves a copy)."""
+    return relu(y, out=y)
 
 
 def folded_conv(state_dict, conv, bn, eps, conv_bias=False):
@@ -28,7 +35,7 @@ def conv_bn_shapes(conv, bn, c_out, c_in, k, conv_bias=False, batches_tracked=Tr
     shapes = {f"{conv}.weight": (c_out, c_in, k, k)}
     if conv_bias:
         shapes[f"{conv}.bias"] = (c_out,)
-    shapes.update({f"{bn}.{p}": (c_out,) for p in ("weight", "bias", "running_mean", "running_var")})
+    shapes.update({f"{bn}.{p}": (c_out,) for p in BN_PARAMS})
     if batches_tracked:
         shapes[f"{bn}.num_batches_tracked"] = ()
     return shapes

@@ -124,13 +124,6 @@ def iter_stages(params, x):
     yield "features", relu6_(conv2d(y, *params["head"]))                  # (N, 1280, h, w)
 
 
-def features(params, x):
-    """The CAM feature maps f_k: x (N, 3, H, W) -> (N, 1280, ceil(H/32), ceil(W/32))."""
-    for _, y in iter_stages(params, x):
-        pass
-    return y
-
-
 def classify(f, fc_weight, fc_bias):
     """Global average pooling then the FC layer: f (N, 1280, h, w) -> logits S (N, classes)."""
     return linear(global_avg_pool(f), fc_weight, fc_bias)

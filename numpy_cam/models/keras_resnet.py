@@ -33,35 +33,28 @@ first, then x = (bgr - mean) / std. Keras' own examples squash the whole image t
 (``keras.utils.load_img`` defaults to nearest-neighbour); here it is bilinear, with no crop.
 """
 
-from ..layers import conv2d, max_pool2d, relu
-from .conv_bn import conv_bn_shapes, folded_conv
+from ..layers import conv2d, max_pool2d
+from .conv_bn import conv_bn_shapes, folded_conv, relu_
 
 BN_EPS = 1.001e-5
 STEM_CHANNELS = 64
 EXPANSION = 4                                                             # block output = 4 x width
 STAGE_WIDTHS = (64, 128, 256, 512)                                        # conv2 .. conv5
-BN_PARAMS = ("weight", "bias", "running_mean", "running_var")
 PREPROCESSING = {"size": 224, "crop_fraction": 1.0, "resample": "bilinear",
                  "mean": [103.939, 116.779, 123.68], "std": [1.0, 1.0, 1.0],
                  "channel_order": "BGR"}
-
-
-def relu_(y):
-    """ReLU in place on an array the forward pass has just made (saves a copy)."""
-    return relu(y, out=y)
 
 
 class KerasResNet:
     """A Keras ResNet v1 (bottleneck blocks) with ``blocks`` blocks in conv2 .. conv5.
 
     Has the attribute API of the other architecture modules: ``expected_shapes``,
-    ``fold_params``, ``iter_stages``, ``features``, ``PREPROCESSING``, ``FC_WEIGHT``, ``FC_BIAS``.
+    ``fold_params``, ``iter_stages``, ``PREPROCESSING``, ``FC_WEIGHT``, ``FC_BIAS``.
     """
 
     BN_EPS = BN_EPS
     PREPROCESSING = PREPROCESSING
     FC_WEIGHT, FC_BIAS = "predictions.weight", "predictions.bias"         # (classes, 2048), (classes,)
-    STAGE_NAMES = ("stem", "conv2", "conv3", "conv4", "conv5")
 
     def __init__(self, name, blocks):
         self.name = name
@@ -134,13 +127,6 @@ class KerasResNet:
             if i + 1 == len(specs) or specs[i + 1][0] != spec[0]:
                 yield spec[0], y                                          # the last block of a stage
         yield "features", y                                               # (N, 2048, h, w): f_k
-
-    def features(self, params, x):
-        """The CAM feature maps f_k: x (N, 3, H, W) -> (N, 2048, h, w), h = 7 at 224."""
-        for _, y in self.iter_stages(params, x):
-            pass
-        return y
-
 
 def bottleneck(x, block, stride):
     """One Keras v1 bottleneck block: x (N, c_in, H, W) -> (N, 4 width, H / stride, W / stride).

@@ -21,8 +21,8 @@ Every convolution pads symmetrically (PyTorch's ``padding=k // 2``), so at an od
 output has floor((H - 1) / 2) + 1 rows; batch norm uses PyTorch's eps = 1e-5. How this
 differs from Keras' ``ResNet50``: Keras puts the stride on the first 1x1 conv of a
 bottleneck (the original v1; torchvision's "v1.5" strides the 3x3 conv), gives its convs
-biases, pads with TensorFlow "SAME" (asymmetric, extra pixel bottom/right) and uses
-BN eps = 1.001e-5; its weights do not run here without those changes.
+biases and uses BN eps = 1.001e-5 (its padding is symmetric too); ``keras_resnet.py`` is
+that network, and Keras weights run there, not here.
 
 Batch norm is folded into the conv before it once, at load (``fold_params``); folded
 weights are float32 in OHWI memory handed to ``conv2d`` as OIHW views (see ``layers.py``).
@@ -32,15 +32,14 @@ References: K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image
 Recognition", CVPR 2016, arXiv:1512.03385 (Table 1 gives the layouts).
 """
 
-from ..layers import conv2d, max_pool2d, relu
-from .conv_bn import conv_bn_shapes, folded_conv
+from ..layers import conv2d, max_pool2d
+from .conv_bn import conv_bn_shapes, folded_conv, relu_
 
 BN_EPS = 1e-5
 WIDTHS = (64, 128, 256, 512)                                             # of layer1..layer4
 # depth: (block kind, number of blocks in layer1..layer4)
 LAYOUTS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
 EXPANSION = {"basic": 1, "bottleneck": 4}
-STAGE_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4", "features")
 # torchvision's evaluation: resize the short side to 256, centre crop 224, ImageNet mean/std
 # on [0, 1] values. numpy_cam.image.preprocess crops int(224 / 256 * short side) around the
 # centre and resizes that to 224: the same up to resampling. Mean and std on the 0..255 scale.
@@ -48,16 +47,10 @@ PREPROCESSING = {"size": 224, "crop_fraction": 224 / 256, "resample": "bilinear"
                  "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
 
 
-def relu_(y):
-    """ReLU in place on an array the forward pass has just made (saves a copy)."""
-    return relu(y, out=y)
-
-
 class ResNet:
     """One ResNet depth, with the architecture API of ``numpy_cam.models`` as attributes."""
 
     PREPROCESSING = PREPROCESSING
-    STAGE_NAMES = STAGE_NAMES
     FC_WEIGHT, FC_BIAS = "fc.weight", "fc.bias"                            # (classes, K), (classes,)
 
     def __init__(self, depth):
@@ -163,12 +156,5 @@ class ResNet:
                 y = self.block(y, block, spec[4])                         # (N, c_out, H', W')
             yield f"layer{i + 1}", y
         yield "features", y                                               # (N, K, h, w): f_k
-
-    def features(self, params, x):
-        """The CAM feature maps f_k: x (N, 3, H, W) -> (N, 512 or 2048, h, w)."""
-        for _, y in self.iter_stages(params, x):
-            pass
-        return y
-
 
 RESNET18, RESNET34, RESNET50 = ResNet(18), ResNet(34), ResNet(50)

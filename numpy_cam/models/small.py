@@ -15,8 +15,8 @@ and the max only the single strongest one. For a GMP net the map M_c of Eq. 2 is
 sum_k w_k^c f_k(x, y), but the identity mean(M_c) + b_c = S_c holds only for GAP.
 """
 
-from ..layers import conv2d, relu
-from .conv_bn import conv_bn_shapes, folded_conv
+from ..layers import conv2d
+from .conv_bn import conv_bn_shapes, folded_conv, relu_
 
 BN_EPS = 1e-5
 CHANNELS = (32, 48, 48, 96, 96)
@@ -50,14 +50,6 @@ def iter_stages(params, x):
     """Yield (name, output) for conv1..conv5 and "features" (= conv5): x (N, 3, H, W) -> (N, 96, H/4, W/4)."""
     y = x
     for name, (w, b), stride in zip(STAGE_NAMES, params, STRIDES):
-        y = conv2d(y, w, b, stride=stride, padding=1)                     # (N, c_out, H', W')
-        y = relu(y, out=y)                                                # in place on a fresh array
+        y = relu_(conv2d(y, w, b, stride=stride, padding=1))              # (N, c_out, H', W')
         yield name, y
     yield "features", y                                                   # (N, 96, ceil(H/4), ceil(W/4))
-
-
-def features(params, x):
-    """The CAM feature maps f_k: x (N, 3, H, W) -> (N, 96, h, w)."""
-    for _, y in iter_stages(params, x):
-        pass
-    return y

@@ -33,12 +33,9 @@ carry a fixed timestamp, so every entry but ``__info__`` (it holds the date) is 
 """
 import argparse
 import datetime
-import hashlib
-import io
 import json
 import platform
 import sys
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -47,25 +44,18 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))                                      # tests/, for torch_resnet
-from torch_resnet import STAGE_NAMES, build_resnet, random_state_dict    # noqa: E402
+from torch_resnet import (  # noqa: E402
+    GOLDEN_INPUTS,
+    STAGE_NAMES,
+    build_resnet,
+    make_golden_input,
+    random_state_dict,
+    sha256_arrays,
+)
 
 OUT = HERE / "resnet.npz"
 DEPTHS = (18, 34, 50)
-INPUTS = {"uniform224": (0, (2, 3, 224, 224)), "uniform97x131": (1, (1, 3, 97, 131))}
 N_RANDOM = 256
-
-
-def make_input(name):
-    seed, shape = INPUTS[name]
-    return np.random.default_rng(seed).uniform(-2, 2, shape).astype(np.float32)
-
-
-def sha256_arrays(arrays):
-    """SHA-256 over the C-ordered little-endian bytes of the arrays, in order."""
-    digest = hashlib.sha256()
-    for a in arrays:
-        digest.update(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes())
-    return digest.hexdigest()
 
 
 def positions(key, shape):
@@ -79,27 +69,16 @@ def positions(key, shape):
     return np.unique(np.concatenate([flat, border])).astype(np.int32)
 
 
-def write_npz(path, arrays):
-    """Like np.savez_compressed, with a fixed timestamp so that reruns give identical entries."""
-    tmp = Path(path).with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for key, array in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asanyarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-            zf.writestr(info, buf.getvalue(), compresslevel=9)
-    tmp.replace(path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    sys.path.insert(0, str(HERE))
+    from make_golden import write_npz
 
     arrays, max_abs, f64_dev, weights_sha = {}, {}, {}, {}
-    inputs = {name: make_input(name) for name in INPUTS}
+    inputs = {name: make_golden_input(name) for name in GOLDEN_INPUTS}
     for depth in DEPTHS:
         net_name = f"resnet{depth}"
         sd = random_state_dict(depth, seed=0)
@@ -138,7 +117,7 @@ def main(argv=None):
         "inputs": {name: {"recipe": f"np.random.default_rng({seed}).uniform(-2, 2, {shape})"
                                     ".astype(np.float32)",
                           "sha256": sha256_arrays([inputs[name]])}
-                   for name, (seed, shape) in INPUTS.items()},
+                   for name, (seed, shape) in GOLDEN_INPUTS.items()},
         "positions": f"{N_RANDOM} seeded random flat NCHW indices (rng = np.random.default_rng("
                      "zlib.crc32(b'<key>'))) + the border of channel rng.integers(C) of the last sample",
         "max_abs": max_abs,
