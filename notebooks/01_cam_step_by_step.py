@@ -26,7 +26,8 @@
 import numpy as np
 
 import numpy_cam
-from numpy_cam import cam, image, layers, localize, upsample, visualize
+from numpy_cam import cam, layers, localize, upsample, visualize
+from numpy_cam.io import image
 from numpy_cam.explain import explain_figure
 
 np.set_printoptions(precision=4, suppress=True)

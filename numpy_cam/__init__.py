@@ -1,34 +1,45 @@
 """numpy-cam: Class Activation Maps (Zhou et al., CVPR 2016) in plain NumPy.
 
-The package, in the order of the paper:
+The package by role (each module's docstring cites the paper's section or equation):
 
-    models/       the networks: x -> f_k (Sec. 2) -> global average pooling F_k -> S_c
-    layers.py     the layers as pure NCHW functions (loop twins in layers_loop.py)
-    cam.py        Eq. 2: M_c(x, y) = sum_k w_k^c f_k(x, y); normalisation
-    upsample.py   bilinear upsampling of M_c to the image, written out
-    localize.py   Sec. 3: threshold, largest connected component, bounding box, IoU
-    released_code the authors' released box generator (dt_box), for comparison
-    visualize.py  jet colormap, overlay, box
-    pipeline.py   all of it on one photo, every intermediate kept
-    gradcam.py    Grad-CAM on the same head, and why it equals ReLU(M_c) / (h w)
-    checkpoint    reading PyTorch checkpoints safely, the project's .npz weights format
-    image.py      loading and preprocessing photos
+The paper, in order
+    models/         the networks: x -> f_k, the last conv maps (Sec. 2) -> F_k -> S_c
+    cam.py          Eq. 2: M_c(x, y) = sum_k w_k^c f_k(x, y); top-k; normalisation
+    upsample.py     bilinear upsampling of M_c to the image, written out
+    localize.py     Sec. 3: threshold, largest connected component, bounding box, IoU
+    visualize.py    jet colormap, overlay, box, figures
+    explain.py      all of it on one photo, every step kept (``explain_image``); its figure
+Its neighbours
+    gradcam.py      Grad-CAM on the same head, and why it equals ReLU(M_c) / (h w)
+    released_code.py  the authors' released box generator (dt_box), for comparison
+The engine
+    layers/         the layers as pure NCHW functions (``layers``), their loop twins
+                    (``layers.loop``) and the speed kernels behind them (``layers._kernels``)
+    models/         ``load_model`` and the registry, ``Model``, one file per architecture
+Input and output
+    io/             ``io.checkpoint`` (safe PyTorch reading, the .npz format), ``io.export``
+                    (PyTorch and Keras -> .npz), ``io.image`` (loading, preprocessing, PNG writing)
+The experiment
+    gap_gmp/        GAP vs GMP on synthetic data with exact boxes (``python -m numpy_cam.gap_gmp``)
+The tools
+    cli.py          the ``numpy-cam`` command (``__main__.py``: ``python -m numpy_cam``)
+    data/           the bundled photos, the ImageNet class names, the small GAP / GMP nets
 
 Start with ``model = load_model()`` and ``explain_image(model, "photo.jpg")``.
 """
 import pathlib
 
 from .cam import class_activation_map, heatmap, normalize, top_classes
-from .checkpoint import CheckpointError
-from .image import load_image
+from .explain import CamResult, explain_image
+from .io.checkpoint import CheckpointError
+from .io.image import load_image
 from .layers import softmax
 from .localize import iou
 from .models import DEFAULT_MODEL, Model, export_model, load_model
-from .pipeline import CamResult, explain_image
 from .upsample import upsample_bilinear
 from .visualize import apply_colormap, draw_box, overlay
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 DATA = pathlib.Path(__file__).parent / "data"      # the bundled photos: DATA / "coffee.png"
 

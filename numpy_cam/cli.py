@@ -18,7 +18,7 @@ import warnings
 
 from PIL import Image
 
-from .checkpoint import CheckpointError
+from .io.checkpoint import CheckpointError
 
 EXIT_BAD_INPUT = 2
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -110,8 +110,8 @@ def output_paths(images, out):
 
 def run_one(model, image_path, out_path, class_idx, args):
     """Explain one image and write its picture; returns the JSON record."""
-    from .pipeline import explain_image
-    from .visualize import save_png
+    from .explain import explain_image
+    from .io.image import save_png
     size = os.path.getsize(image_path)
     if size == 0:
         raise BadInput(f"{image_path}: empty file (0 bytes), expected an image")
@@ -163,7 +163,7 @@ def export_main(argv):
     except SystemExit as stop:
         return stop.code
     try:
-        from .export import export_checkpoint
+        from .io.export import export_checkpoint
         export_checkpoint(args.source, args.out, args.arch)
     except (ValueError, TypeError, CheckpointError, OSError, ImportError) as err:
         return _fail(err)
@@ -188,7 +188,7 @@ def explain_main(argv):
             raise BadInput(f"{args.image}: no such file")
         from .explain import explain_figure
         from .models import load_model
-        from .visualize import save_png
+        from .io.image import save_png
         model = load_model(args.model)
         figure, numbers = explain_figure(model, args.image, resolve_class(args.class_, model.class_names))
         save_png(out, figure)

@@ -1,4 +1,4 @@
-"""Turning a class activation map into a picture: jet colormap, overlay, box, PNG file.
+"""Turning a class activation map into a picture: jet colormap, overlay, box, figures.
 
 The last step of the paper (Zhou et al., CVPR 2016, Fig. 3, Sec. 3): the upsampled, min-max
 normalised CAM (``heatmap``, (H, W) float in [0, 1], computed elsewhere) is coloured with jet
@@ -13,16 +13,13 @@ PyTorch code (``pytorch_CAM.py``) used OpenCV's COLORMAP_JET, another piecewise-
 also blends differently (0.3 * colour + 0.5 * image); here it is (1 - alpha) * image + alpha * colour.
 """
 import numbers
-import os
-import uuid
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .localize import _check_box
 
-__all__ = ["JET_CONTROL_POINTS", "jet", "JET", "OPENCV_JET", "apply_colormap", "overlay", "draw_box", "gray", "montage",
-           "save_png"]
+__all__ = ["JET_CONTROL_POINTS", "jet", "JET", "OPENCV_JET", "apply_colormap", "overlay", "draw_box", "gray", "montage"]
 
 # matplotlib's jet as (x, value) control points per channel; linear in between.
 JET_CONTROL_POINTS = {
@@ -177,42 +174,6 @@ def draw_box(image, bbox, color=(255, 255, 255), width=2):
     box[:, :width] = rgb                                                 # left edge
     box[:, -width:] = rgb                                                # right edge
     return out
-
-
-def save_png(path, rgb):
-    """Write an RGB array as a PNG file, atomically.
-
-    The PNG goes to a hidden temporary file in the destination folder, then ``os.replace``
-    moves it onto ``path``: readers see the old file or the new one, never half of one. On
-    any error the temporary file is removed and ``path`` is left as it was.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Written as PNG whatever its extension. Its folder must exist (else FileNotFoundError)
-        and be writable (else PermissionError); both messages name the folder.
-    rgb : ndarray of shape (H, W, 3), dtype uint8
-    """
-    _check_rgb(rgb, "rgb")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save {path!r}: the folder {folder!r} does not exist")
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except PermissionError as err:
-        raise PermissionError(f"cannot save {path!r}: the folder {folder!r} is not writable") from err
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(rgb).save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):                                           # also on KeyboardInterrupt
-            os.remove(tmp)
-        raise
 
 
 def gray(values):

@@ -4,7 +4,7 @@ import pytest
 
 import numpy_cam
 from numpy_cam import cam as C
-from numpy_cam.models import ARCHITECTURES, BUILTIN, REPO_WEIGHTS
+from numpy_cam.models import ARCHITECTURES, BUILTIN, PACKAGED_WEIGHTS
 
 RNG = np.random.default_rng(2016)
 
@@ -30,7 +30,7 @@ def test_eq2_matches_loop_twin_and_batches():
                                rtol=1e-5, atol=1e-6)
 
 
-GAP_MODELS = sorted(BUILTIN) + sorted(n for n in REPO_WEIGHTS if ARCHITECTURES[n].pooling == "avg")
+GAP_MODELS = sorted(BUILTIN) + sorted(n for n in PACKAGED_WEIGHTS if ARCHITECTURES[n].pooling == "avg")
 
 
 @pytest.mark.parametrize("name", GAP_MODELS)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numpy_cam.checkpoint import (CheckpointError, check_state_dict, load_weights,
+from numpy_cam.io.checkpoint import (CheckpointError, check_state_dict, load_weights,
                                   read_torch_checkpoint, save_weights, sha256_of_file)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,7 +208,7 @@ def test_lite0_checkpoint_without_torch():
 
 
 def test_reader_runs_on_numpy_alone():
-    code = ("import sys, numpy_cam.checkpoint as c\n"
+    code = ("import sys, numpy_cam.io.checkpoint as c\n"
             "for p in sys.argv[1:]: c.read_torch_checkpoint(p)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])

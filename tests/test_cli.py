@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import numpy_cam
-from numpy_cam import checkpoint
+from numpy_cam.io import checkpoint
 from numpy_cam.cli import main
 
 COFFEE = numpy_cam.DATA / "coffee.png"

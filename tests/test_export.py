@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import numpy_cam
-from numpy_cam import checkpoint
+from numpy_cam.io import checkpoint
 from numpy_cam.cli import main
-from numpy_cam.export import _looks_like_vgg, export_checkpoint
+from numpy_cam.io.export import _looks_like_vgg, export_checkpoint
 from numpy_cam.models import builtin_checkpoint_path
 
 LITE0 = builtin_checkpoint_path("efficientnet_lite0")

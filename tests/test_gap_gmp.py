@@ -1,4 +1,4 @@
-"""The GAP-vs-GMP table: the bundled weights give exactly the numbers of weights/gap_gmp_results.json.
+"""The GAP-vs-GMP table: the bundled weights give exactly the numbers of numpy_cam/data/gap_gmp_results.json.
 
 The test set is generated from a fixed seed, so the counts are exact; the command that wrote
 the JSON (and the README's table) is ``python -m numpy_cam.gap_gmp``.
@@ -9,10 +9,11 @@ import pathlib
 import numpy as np
 import pytest
 
-from numpy_cam import gap_gmp, synthetic
-from numpy_cam.models import WEIGHTS, load_model
+from numpy_cam import gap_gmp
+from numpy_cam.gap_gmp import synthetic
+from numpy_cam.models import DATA, load_model
 
-RESULTS = json.loads((pathlib.Path(__file__).resolve().parents[1] / "weights" / "gap_gmp_results.json").read_text())
+RESULTS = json.loads((pathlib.Path(__file__).resolve().parents[1] / "numpy_cam" / "data" / "gap_gmp_results.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def test_set():
 @pytest.mark.parametrize("name", sorted(RESULTS))
 def test_bundled_weights_give_the_table(test_set, name):
     images, labels, boxes, _ = test_set
-    assert gap_gmp.evaluate(load_model(WEIGHTS / f"{name}.npz"), images, labels, boxes) == RESULTS[name]
+    assert gap_gmp.evaluate(load_model(DATA / f"{name}.npz"), images, labels, boxes) == RESULTS[name]
 
 
 def test_the_table_covers_two_seeds_per_pooling():

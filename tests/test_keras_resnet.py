@@ -21,8 +21,10 @@ import numpy as np
 import pytest
 from golden_check import assert_matches_golden
 
-from numpy_cam import checkpoint, keras_export
-from numpy_cam.keras_export import KERAS_MISSING, NOT_A_CAM_HEAD, convert_keras_weights, export_keras
+from numpy_cam.io import checkpoint
+from numpy_cam.io import export as keras_export
+from numpy_cam.io.export import KERAS_MISSING, convert_keras_weights, export_keras
+from numpy_cam.models import CAM_HEAD_REASON as NOT_A_CAM_HEAD
 from numpy_cam.models import Model, conv_bn, keras_resnet
 from numpy_cam.models.keras_resnet import KERAS_RESNET50
 
@@ -114,7 +116,7 @@ def test_model_api_on_keras_resnet50(state_dict, outputs, tmp_path):
 
 
 def test_image_preprocess_gives_keras_caffe_input():
-    from numpy_cam.image import preprocess
+    from numpy_cam.io.image import preprocess
     rgb = np.random.default_rng(3).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
     caffe = rgb[..., ::-1].astype(np.float32) - np.array([103.939, 116.779, 123.68], np.float32)  # BGR
     x = preprocess(rgb, keras_resnet.PREPROCESSING)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from numpy_cam import layers, layers_loop
+from numpy_cam import layers
+from numpy_cam.layers import loop as layers_loop
 
 RNG = np.random.default_rng(12345)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import numpy_cam
-from numpy_cam import checkpoint
+from numpy_cam.io import checkpoint
 from numpy_cam.models import efficientnet_lite
 
 
@@ -114,7 +114,7 @@ def test_a_vgg_file_is_refused_with_the_reason(exported, tmp_path):
 
 
 def test_bgr_preprocessing_reverses_the_channels():
-    from numpy_cam.image import preprocess
+    from numpy_cam.io.image import preprocess
     rgb = np.zeros((4, 4, 3), np.uint8)
     rgb[..., 0], rgb[..., 2] = 200, 10                                  # red 200, blue 10
     spec = {"size": 4, "crop_fraction": 1.0, "resample": "bilinear", "mean": [1.0, 2.0, 3.0], "std": [1.0] * 3}

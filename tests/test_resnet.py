@@ -21,7 +21,7 @@ import pytest
 from golden_check import assert_matches_golden
 
 from numpy_cam.cam import class_activation_map
-from numpy_cam.checkpoint import CheckpointError, check_state_dict
+from numpy_cam.io.checkpoint import CheckpointError, check_state_dict
 from numpy_cam.models import ARCHITECTURES, Model, resnet
 from torch_resnet import make_golden_input, random_state_dict, sha256_arrays
 

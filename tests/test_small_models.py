@@ -11,7 +11,7 @@ import pytest
 from golden_check import assert_matches_golden
 
 import numpy_cam
-from numpy_cam.synthetic import CLASS_NAMES
+from numpy_cam.gap_gmp.synthetic import CLASS_NAMES
 
 HERE = pathlib.Path(__file__).parent
 GOLDEN = np.load(HERE / "golden" / "small_nets.npz", allow_pickle=False)
@@ -20,7 +20,7 @@ NAMES = {"small_gap_seed0": "small_gap", "small_gmp_seed0": "small_gmp"}
 
 
 def golden_inputs():
-    from numpy_cam.synthetic import TEST_SEED, make_dataset
+    from numpy_cam.gap_gmp.synthetic import TEST_SEED, make_dataset
     images = make_dataset(4, TEST_SEED)[0]
     synthetic = ((images.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)).transpose(0, 3, 1, 2)
     uniform = np.random.default_rng(5).uniform(-1, 1, (1, 3, 64, 80)).astype(np.float32)
@@ -59,7 +59,7 @@ def test_small_models_by_name():
 
 def test_weight_files_are_small():
     for name in ("small_gap_seed0", "small_gmp_seed0", "small_gap_seed1", "small_gmp_seed1"):
-        assert (HERE.parent / "weights" / f"{name}.npz").stat().st_size < 700_000
+        assert (HERE.parent / "numpy_cam" / "data" / f"{name}.npz").stat().st_size < 700_000
 
 
 def test_live_parity_with_torch():
@@ -67,10 +67,10 @@ def test_live_parity_with_torch():
     import sys
     sys.path.insert(0, str(HERE.parent / "weights"))
     from train_small import SmallNet
-    from numpy_cam.checkpoint import load_weights
+    from numpy_cam.io.checkpoint import load_weights
     x = np.random.default_rng(11).uniform(-1, 1, (3, 3, 41, 57)).astype(np.float32)
     for net_name, name in NAMES.items():
-        arrays, metadata = load_weights(HERE.parent / "weights" / f"{net_name}.npz")
+        arrays, metadata = load_weights(HERE.parent / "numpy_cam" / "data" / f"{net_name}.npz")
         net = SmallNet("avg" if "gap" in name else "max", metadata["num_classes"], tuple(metadata["channels"]))
         net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
         net.eval()

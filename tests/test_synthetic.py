@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from numpy_cam.localize import bbox_of_mask_loop
-from numpy_cam.synthetic import CLASS_NAMES, MIN_SIZE, NUM_CLASSES, make_dataset
+from numpy_cam.gap_gmp.synthetic import CLASS_NAMES, MIN_SIZE, NUM_CLASSES, make_dataset
 
 # SHA-256 of images, labels, boxes (little-endian int64) and masks of make_dataset(6, 2016,
 # return_masks=True), in that order. A change here changes every dataset: say so in the

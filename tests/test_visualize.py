@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from numpy_cam import visualize
-from numpy_cam.visualize import JET, apply_colormap, draw_box, jet, overlay, save_png
+from numpy_cam.io import image as image_io
+from numpy_cam.io.image import save_png
+from numpy_cam.visualize import JET, apply_colormap, draw_box, jet, overlay
 
 REFERENCE = Path(__file__).parent / "golden" / "jet_matplotlib.csv"   # make_jet_reference.py
 
@@ -272,7 +274,7 @@ def test_save_png_unwritable_folder(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):                                         # as root, chmod would not stop us
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(visualize.os, "open", refuse)
+    monkeypatch.setattr(image_io.os, "open", refuse)
     with pytest.raises(PermissionError, match=f"the folder '{tmp_path}' is not writable"):
         save_png(tmp_path / "cam.png", np.zeros((2, 2, 3), np.uint8))
 

@@ -50,8 +50,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from numpy_cam.checkpoint import load_weights, save_weights
-from numpy_cam.synthetic import CLASS_NAMES, NUM_CLASSES, TEST_SEED, TRAIN_SEED, make_dataset
+from numpy_cam.io.checkpoint import load_weights, save_weights
+from numpy_cam.gap_gmp.synthetic import CLASS_NAMES, NUM_CLASSES, TEST_SEED, TRAIN_SEED, make_dataset
 
 SIZE = 64
 EPOCH_TEST = 500                            # test images evaluated after each epoch but the last

@@ -10,7 +10,7 @@ The values come from ``keras.applications.ResNet50(weights=None)`` itself (Keras
 by seeded random values made with NumPy alone: ``random_keras_resnet50_state(seed)``, in
 Keras' layout (HWIO kernels, Dense (in, out)) and keyed by Keras layer and variable names.
 The NumPy test rebuilds the same arrays without keras (their SHA-256 is in the file) and
-converts them with ``numpy_cam.keras_export.convert_keras_weights``. Nothing here is
+converts them with ``numpy_cam.io.export.convert_keras_weights``. Nothing here is
 imported from ``numpy_cam``.
 
 Inputs (float32 NHWC, the values the network sees after preprocessing; not stored):

@@ -22,8 +22,8 @@ import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "weights")]
-from numpy_cam.checkpoint import load_weights                            # noqa: E402 (after sys.path)
-from numpy_cam.synthetic import TEST_SEED, make_dataset                  # noqa: E402
+from numpy_cam.io.checkpoint import load_weights                            # noqa: E402 (after sys.path)
+from numpy_cam.gap_gmp.synthetic import TEST_SEED, make_dataset                  # noqa: E402
 from train_small import SmallNet                                         # noqa: E402
 
 NETS = ("small_gap_seed0", "small_gmp_seed0")

@@ -1,12 +1,16 @@
-"""The Pillow <-> NumPy boundary: load an image, crop, resize, normalise to the network's x.
+"""The Pillow <-> NumPy boundary: load an image, crop, resize, normalise to the network's x;
+write a picture as a PNG file, atomically.
 
 Images are (H, W, 3) uint8 RGB arrays, row 0 at the top, only at the edges of the package
 (loading here, drawing in ``visualize``); the network sees x of shape (N, 3, H, W) float32.
 """
 import os
+import uuid
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..visualize import _check_rgb
 
 RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
@@ -119,3 +123,39 @@ def input_range(preprocessing):
     mean = np.asarray(preprocessing["mean"], np.float64)
     std = np.asarray(preprocessing["std"], np.float64)
     return float(np.min((0 - mean) / std)), float(np.max((255 - mean) / std))
+
+
+def save_png(path, rgb):
+    """Write an RGB array as a PNG file, atomically.
+
+    The PNG goes to a hidden temporary file in the destination folder, then ``os.replace``
+    moves it onto ``path``: readers see the old file or the new one, never half of one. On
+    any error the temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Written as PNG whatever its extension. Its folder must exist (else FileNotFoundError)
+        and be writable (else PermissionError); both messages name the folder.
+    rgb : ndarray of shape (H, W, 3), dtype uint8
+    """
+    _check_rgb(rgb, "rgb")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save {path!r}: the folder {folder!r} does not exist")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except PermissionError as err:
+        raise PermissionError(f"cannot save {path!r}: the folder {folder!r} is not writable") from err
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(rgb).save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):                                           # also on KeyboardInterrupt
+            os.remove(tmp)
+        raise

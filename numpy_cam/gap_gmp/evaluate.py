@@ -1,11 +1,9 @@
-"""The paper's GAP-vs-GMP comparison (Sec. 3, Table 2), at laptop scale, in NumPy.
+"""The evaluation of the GAP-vs-GMP comparison (paper Sec. 3, Table 2), in NumPy.
 
-    python -m numpy_cam.gap_gmp [--out notebooks/figures] [--examples 6]
-
-evaluates every small net in weights/ (``small_gap_seed*.npz``, ``small_gmp_seed*.npz``) on
-the fixed synthetic test set (``synthetic.make_dataset(TEST_SIZE, TEST_SEED)``, exact boxes)
-and prints the table; it writes ``gap_gmp_results.json`` (weights/, what the tests check) and
-the figure ``gap_gmp_examples.png`` (image | GAP CAM + box | GMP CAM + box | ground truth).
+Every small net shipped in the package's data/ (``small_gap_seed*.npz``,
+``small_gmp_seed*.npz``) on the fixed synthetic test set
+(``synthetic.make_dataset(TEST_SIZE, TEST_SEED)``, exact boxes); ``python -m
+numpy_cam.gap_gmp`` prints the table and writes the results and the figure.
 
 Metrics, as the paper's ILSVRC evaluation but on one object per image:
 - classification error: the top-1 class is wrong;
@@ -18,23 +16,22 @@ Metrics, as the paper's ILSVRC evaluation but on one object per image:
 Boxes: the paper's procedure (``localize.localize``, threshold 0.2 of the map's max, largest
 8-connected component) on M_c upsampled to the image (``cam.heatmap``).
 """
-import argparse
 import json
-import pathlib
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..cam import class_activation_map, heatmap
+from ..io.image import pixels_to_x
+from ..localize import iou, localize
+from ..models import DATA
+from ..visualize import draw_box, overlay
 from . import synthetic
-from .cam import class_activation_map, heatmap
-from .image import pixels_to_x
-from .localize import iou, localize
-from .models import WEIGHTS, load_model
-from .visualize import draw_box, overlay, save_png
 
 TEST_SEED, TEST_SIZE = synthetic.TEST_SEED, 2000
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 BATCH = 250
+RESULTS_FILE = "gap_gmp_results.json"
 
 
 def images_to_x(images, preprocessing):
@@ -109,13 +106,13 @@ def where_maps_peak(model, images, labels, masks, threshold=0.2):
 
 
 def stored_results():
-    """The results ``main`` last wrote (weights/gap_gmp_results.json): net name -> counts."""
-    return json.loads((WEIGHTS / "gap_gmp_results.json").read_text())
+    """The results shipped with the package (data/gap_gmp_results.json): net name -> counts."""
+    return json.loads((DATA / RESULTS_FILE).read_text())
 
 
 def weight_files():
-    """The small nets in weights/, GAP first, by seed."""
-    return sorted(WEIGHTS.glob("small_gap_seed*.npz")) + sorted(WEIGHTS.glob("small_gmp_seed*.npz"))
+    """The small nets shipped in the package's data/, GAP first, by seed."""
+    return sorted(DATA.glob("small_gap_seed*.npz")) + sorted(DATA.glob("small_gmp_seed*.npz"))
 
 
 def table(results):
@@ -152,24 +149,3 @@ def examples_figure(gap, gmp, images, boxes, count, scale=2):
             big = Image.fromarray(tile).resize((size, size), Image.Resampling.NEAREST)
             grid.paste(big, (4 + c * (size + 4), 18 + r * (size + 4)))
     return np.asarray(grid)
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m numpy_cam.gap_gmp", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="notebooks/figures", help="folder for the figure")
-    p.add_argument("--examples", type=int, default=6, help="rows of the figure")
-    args = p.parse_args(argv)
-    files = weight_files()
-    if not files:
-        raise SystemExit(f"no small_gap_seed*.npz / small_gmp_seed*.npz in {WEIGHTS} (weights/train_small.py)")
-    images, labels, boxes = synthetic.make_dataset(TEST_SIZE, TEST_SEED)
-    results = {path.stem: evaluate(load_model(path), images, labels, boxes) for path in files}
-    print(table(results))
-    (WEIGHTS / "gap_gmp_results.json").write_text(json.dumps(results, indent=1) + "\n")
-    pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
-    figure = examples_figure(load_model("small_gap"), load_model("small_gmp"), images, boxes, args.examples)
-    save_png(pathlib.Path(args.out) / "gap_gmp_examples.png", figure)
-
-
-if __name__ == "__main__":
-    main()

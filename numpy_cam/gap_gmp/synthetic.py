@@ -53,7 +53,7 @@ import operator
 
 import numpy as np
 
-from .localize import bbox_of_mask
+from ..localize import bbox_of_mask
 
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "MIN_SIZE", "make_dataset"]
 

@@ -1,6 +1,6 @@
 """Speed of the NumPy forward pass against the same network in PyTorch (optional).
 
-    python -m numpy_cam.benchmark [--model efficientnet_lite0|resnet50|...] [--batch 1 8] [--size 224]
+    python benchmarks/benchmark.py [--model efficientnet_lite0|resnet50|...] [--batch 1 8] [--size 224]
                                   [--threads 2] [--rounds 7] [--repeats 20]
 
 Method: every measurement runs in a fresh process (NumPy and torch disturb each other in
@@ -120,7 +120,7 @@ def worker(args):
 
 def _spawn(framework, batch, args):
     env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARIABLES})
-    cmd = [sys.executable, "-m", "numpy_cam.benchmark", "--worker", framework, "--model", args.model,
+    cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", framework, "--model", args.model,
            "--batch", str(batch), "--size", str(args.size), "--threads", str(args.threads),
            "--repeats", str(args.repeats)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
@@ -134,7 +134,7 @@ def _has_torch():
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m numpy_cam.benchmark", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python benchmarks/benchmark.py", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="efficientnet_lite0")
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     p.add_argument("--size", type=int, default=224)

@@ -1,16 +1,23 @@
-"""Export a Keras model's weights to the project's ``.npz`` format, for CAM in plain NumPy.
+"""Exporters: a PyTorch checkpoint or a Keras model -> the project's ``.npz`` weights format.
 
-Keras stores conv kernels as HWIO (kh, kw, in, out) and Dense kernels as (in, out); the
-project uses OIHW and (classes, K), the PyTorch layout. The transposes happen here, once
-(``convert_keras_weights``, which needs no keras); nothing transposes at load time.
+    numpy-cam export SOURCE --arch NAME --out FILE.npz
 
-Weights are read from the built model layer by layer, under the Keras layer names
-(``conv1_conv``, ``conv2_block1_0_bn``, ``predictions``), never from the layout of a
-``.weights.h5`` file, whose entries carry generated names.
+PyTorch (``export_checkpoint``): a checkpoint (a state dict, legacy or zip format) is read
+with the safe reader (``checkpoint.read_torch_checkpoint``: no torch, no code from the file
+is run), its keys and shapes are checked against the architecture, and it is written with the
+architecture's preprocessing and the source's SHA-256.
 
-Only a network whose head is conv maps -> global average pooling -> Dense (softmax) can be
-explained by CAM (paper Sec. 2): ``check_cam_head_keras`` refuses any other head before
-anything is converted, with the reason in ``NOT_A_CAM_HEAD``.
+Keras (``export_keras``, needs keras: ``pip install "numpy-cam[keras]"``): Keras stores conv
+kernels as HWIO (kh, kw, in, out) and Dense kernels as (in, out); the project uses OIHW and
+(classes, K), the PyTorch layout. The transposes happen here, once
+(``convert_keras_weights``, which needs no keras); nothing transposes at load time. Weights
+are read from the built model layer by layer, under the Keras layer names (``conv1_conv``,
+``conv2_block1_0_bn``, ``predictions``), never from the layout of a ``.weights.h5`` file,
+whose entries carry generated names.
+
+Only a network whose head is conv maps -> global average pooling -> FC (softmax) can be
+explained by CAM (paper Sec. 2). Others (VGG16's flatten and dense layers) are refused, at
+export and at load, with the reason (``NOT_A_CAM_HEAD``). No network access.
 """
 import importlib
 import os
@@ -18,18 +25,57 @@ import warnings
 
 import numpy as np
 
+from ..models import (ARCHITECTURES, CAM_HEAD_REASON, NOT_A_CAM_HEAD, REFUSED_ARCHITECTURES,
+                      checked_num_classes, class_names_for)
+from ..models.keras_resnet import KERAS_RESNET50
 from . import checkpoint
-from .models import CAM_HEAD_REASON as NOT_A_CAM_HEAD, _class_names, checked_num_classes
-from .models.keras_resnet import KERAS_RESNET50
 
-__all__ = ["NOT_A_CAM_HEAD", "KERAS_MISSING", "export_keras", "check_cam_head_keras",
-           "convert_keras_weights", "keras_layer_arrays"]
+__all__ = ["export_checkpoint", "export_keras", "check_cam_head_keras", "convert_keras_weights",
+           "keras_layer_arrays", "KERAS_MISSING", "KERAS_ARCHITECTURES"]
 
 KERAS_MISSING = 'exporting a Keras model needs keras: pip install "numpy-cam[keras]"'
-ARCHITECTURES = {"keras_resnet50": KERAS_RESNET50}     # what a Keras model can be exported as
+KERAS_ARCHITECTURES = {"keras_resnet50": KERAS_RESNET50}     # what a Keras model can be exported as
 # Keras variable name -> state-dict suffix (BN: gamma, beta, moving mean, moving variance)
 VARIABLE_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
                   "moving_mean": "running_mean", "moving_variance": "running_var"}
+
+
+def export_checkpoint(source, out_path, architecture, class_names="imagenet", description=None):
+    """Convert ``source`` (a PyTorch state dict file, or a ``.keras`` model) to ``out_path``.
+
+    Parameters
+    ----------
+    source : path of a PyTorch checkpoint (.pth / .pt) or a Keras model (.keras)
+    out_path : path of the .npz to write (atomically)
+    architecture : str, one of ``ARCHITECTURES`` (e.g. "resnet50", "keras_resnet50")
+    class_names : "imagenet", or a list of names, one per class
+    description : the metadata's "source" text (default: the checkpoint's file name)
+    """
+    source = os.fspath(source)
+    if architecture in REFUSED_ARCHITECTURES:
+        raise checkpoint.CheckpointError(NOT_A_CAM_HEAD.format(name=architecture))
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}: expected one of {', '.join(sorted(ARCHITECTURES))}")
+    if source.endswith((".keras", ".h5")):
+        return export_keras(source, out_path, architecture=architecture, class_names=class_names)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"{source}: no such file")
+    arrays = checkpoint.read_torch_checkpoint(source)
+    if _looks_like_vgg(arrays):
+        raise checkpoint.CheckpointError(NOT_A_CAM_HEAD.format(name=os.path.basename(source)))
+    arch = ARCHITECTURES[architecture].module
+    num_classes = checked_num_classes(arch, arrays, source)
+    metadata = {"architecture": architecture, "num_classes": num_classes,
+                "class_names": class_names, "preprocessing": arch.PREPROCESSING,
+                "source": description or f"PyTorch checkpoint {os.path.basename(source)}",
+                "source_sha256": checkpoint.sha256_of_file(source)}
+    checkpoint.save_weights(out_path, arrays, metadata)
+
+
+def _looks_like_vgg(arrays):
+    """torchvision's VGG: a classifier whose first layer takes the flattened conv maps."""
+    first = arrays.get("classifier.0.weight")
+    return first is not None and first.ndim == 2 and first.shape[1] % 49 == 0 and "features.0.weight" in arrays
 
 
 def import_keras():
@@ -139,7 +185,7 @@ def check_cam_head_keras(model):
     else:
         found = f"its last conv maps go through {path}"
     raise ValueError(f"cannot export {model.name!r} for CAM: {found}, not global average pooling "
-                     f"-> softmax. {NOT_A_CAM_HEAD}")
+                     f"-> softmax. {CAM_HEAD_REASON}")
 
 
 def _describe(layer):
@@ -160,7 +206,7 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     model_or_path : keras.Model, or str / os.PathLike of a ``.keras`` file
     out_path : str or os.PathLike
     architecture : str
-        One of ``ARCHITECTURES`` (only "keras_resnet50" so far).
+        One of ``KERAS_ARCHITECTURES`` (only "keras_resnet50" so far).
     class_names : "imagenet", a list of one name per class, or None ("class 0", ...)
 
     Raises
@@ -168,18 +214,18 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     ModuleNotFoundError
         If keras is not installed (message ``KERAS_MISSING``).
     ValueError
-        If the head is not conv maps -> GAP -> softmax (``NOT_A_CAM_HEAD``), the architecture
+        If the head is not conv maps -> GAP -> softmax (``CAM_HEAD_REASON``), the architecture
         is unknown, or the class names do not fit.
-    numpy_cam.checkpoint.CheckpointError
+    numpy_cam.io.checkpoint.CheckpointError
         If the weights do not have the architecture's names and shapes.
 
     Returns
     -------
     metadata : dict, as written into the file
     """
-    if architecture not in ARCHITECTURES:
+    if architecture not in KERAS_ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; a Keras model can be exported "
-                         f"as {', '.join(sorted(ARCHITECTURES))}")
+                         f"as {', '.join(sorted(KERAS_ARCHITECTURES))}")
     keras = import_keras()
     if isinstance(model_or_path, (str, os.PathLike)):
         source = os.fspath(model_or_path)
@@ -187,7 +233,7 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     else:
         model, source = model_or_path, None
     head = check_cam_head_keras(model)
-    arch = ARCHITECTURES[architecture]
+    arch = KERAS_ARCHITECTURES[architecture]
     layer_arrays = keras_layer_arrays(model)
     fc = arch.FC_WEIGHT.rsplit(".", 1)[0]                                 # "predictions"
     if head.name != fc and fc not in layer_arrays:                        # a new head, e.g. "dense"
@@ -197,7 +243,7 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     if class_names == "imagenet" and num_classes != 1000:
         raise ValueError(f"class_names='imagenet' needs 1000 classes; the model has {num_classes}")
     if isinstance(class_names, (list, tuple)):
-        class_names = list(_class_names(class_names, num_classes))       # checks the count
+        class_names = list(class_names_for(class_names, num_classes))       # checks the count
     elif class_names not in ("imagenet", None):
         raise ValueError(f"class_names must be 'imagenet', a list of names or None; got {class_names!r}")
     backend = keras.backend.backend()

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .layers import _pads
+from . import _pads
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
