@@ -1,8 +1,12 @@
-"""Each vectorised layer against its loop twin, exact hand-built cases, and properties."""
+"""Each vectorised layer against its loop twin, every speed kernel path forced, exact hand-built cases, properties."""
+import inspect
+import re
+
 import numpy as np
 import pytest
 
 from numpy_cam import layers
+from numpy_cam.layers import _kernels
 from numpy_cam.layers import loop as layers_loop
 
 RNG = np.random.default_rng(12345)
@@ -65,13 +69,102 @@ def test_conv2d_blocked_im2col_and_few_rows_match_loop_twin(monkeypatch, x_shape
     w, b = rand(o, x_shape[1], k, k), rand(o)
     ref = layers_loop.conv2d(x, w, b, stride, padding)                  # (N, O, Ho, Wo)
     if block_rows is not None:                 # blocks of block_rows output rows of one image
-        monkeypatch.setattr(layers, "_IM2COL_BLOCK_BYTES", 0)
-        monkeypatch.setattr(layers, "_IM2COL_MIN_BLOCK_ROWS", block_rows * ref.shape[3])
-    monkeypatch.setattr(layers, "_FEW_ROWS", few_rows)
+        monkeypatch.setattr(_kernels, "IM2COL_BLOCK_BYTES", 0)
+        monkeypatch.setattr(_kernels, "IM2COL_MIN_BLOCK_ROWS", block_rows * ref.shape[3])
+    monkeypatch.setattr(_kernels, "FEW_ROWS", few_rows)
     for x_in in (x, channels_last(x)):
         y = layers.conv2d(x_in, w, b, stride, padding)
         assert y.shape == ref.shape and y.dtype == np.float32
         np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def spy(monkeypatch, name):
+    """Count the calls of the kernel ``_kernels.<name>`` (still computing what it computes)."""
+    calls = []
+    kernel = getattr(_kernels, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return kernel(*args, **kwargs)
+    monkeypatch.setattr(_kernels, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("path, x_shape, o_k, stride, padding, groups", [
+    ("im2col_blocks", (2, 3, 11, 7), (4, 3), 1, 1, 1),
+    ("im2col_blocks", (1, 4, 9, 7), (6, 3), 2, (1, 2), 2),            # grouped, each group in blocks
+    ("few_rows", (1, 5, 7, 7), (8, 3), 1, "same", 1),                   # 49 rows, the layer4 case
+    ("few_rows", (1, 6, 7, 7), (9, 1), 1, 0, 3),                        # grouped 1x1
+    ("many_rows", (2, 5, 9, 13), (7, 3), 1, 1, 1),
+    ("many_rows", (2, 4, 10, 9), (6, 1), 1, 0, 2),                      # grouped 1x1
+    ("depthwise_einsum", (2, 6, 13, 11), (6, 3), 1, "same", 6),         # few channels, einsum forced
+    ("depthwise_einsum", (1, 5, 12, 9), (5, 5), 2, "same", 5),          # stride 2: einsum, tap loop not forced
+    ("depthwise_tap_loop", (2, 7, 17, 9), (7, 3), 1, 1, 7),             # blocks of 4 rows, odd last one
+    ("depthwise_tap_loop", (1, 66, 8, 6), (66, 5), 1, "same", 66),      # many channels, tap loop forced
+])
+def test_conv2d_every_kernel_path_matches_loop_twin(monkeypatch, path, x_shape, o_k, stride, padding, groups):
+    """Each path of ``_kernels`` forced by its constant, checked to be taken, against the loop twin."""
+    x = rand(*x_shape)
+    o, k = o_k
+    w, b = rand(o, x_shape[1] // groups, k, k), rand(o)
+    ref = layers_loop.conv2d(x, w, b, stride, padding, groups)          # (N, O, Ho, Wo)
+    blocked, einsum, taps = (spy(monkeypatch, name) for name in
+                             ("conv_dense_blocked", "depthwise_einsum", "depthwise_tap_loop"))
+    grouped = spy(monkeypatch, "conv_grouped")
+    if path == "im2col_blocks":                # blocks of 2 output rows of one image
+        monkeypatch.setattr(_kernels, "IM2COL_BLOCK_BYTES", 0)
+        monkeypatch.setattr(_kernels, "IM2COL_MIN_BLOCK_ROWS", 2 * ref.shape[3])
+    monkeypatch.setattr(_kernels, "FEW_ROWS", {"few_rows": 1 << 30, "many_rows": 0}.get(path, _kernels.FEW_ROWS))
+    einsum_forced = path == "depthwise_einsum" and stride == 1   # at stride != 1 einsum whatever C is
+    monkeypatch.setattr(_kernels, "DEPTHWISE_EINSUM_MIN_CHANNELS", 0 if einsum_forced else 1 << 30)
+    monkeypatch.setattr(_kernels, "DEPTHWISE_ROW_BLOCK", 4)
+    y = layers.conv2d(x, w, b, stride, padding, groups)
+    assert y.shape == ref.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    assert bool(blocked) == (path == "im2col_blocks")
+    assert bool(einsum) == (path == "depthwise_einsum") and bool(taps) == (path == "depthwise_tap_loop")
+    assert bool(grouped) == (1 < groups < x_shape[1])
+
+
+def test_conv2d_few_rows_switch(monkeypatch):
+    """The threshold picks the product: (W @ cols^T)^T below FEW_ROWS rows, cols @ W^T from there on."""
+    products = []
+    real_ascontiguousarray = np.ascontiguousarray
+
+    class CountingNumpy:                       # _kernels' np, noting each transposed product
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def ascontiguousarray(a, *args, **kwargs):
+            products.append(a.shape)
+            return real_ascontiguousarray(a, *args, **kwargs)
+    monkeypatch.setattr(_kernels, "np", CountingNumpy())
+    x, w = rand(1, 3, 5, 5), rand(4, 3, 1, 1)                          # 25 rows, 4 output channels
+    for few_rows, transposed in ((26, True), (25, False)):
+        products.clear()
+        monkeypatch.setattr(_kernels, "FEW_ROWS", few_rows)
+        np.testing.assert_allclose(layers.conv2d(x, w), layers_loop.conv2d(x, w), rtol=1e-5, atol=1e-5)
+        assert ((25, 4) in products) == transposed
+
+
+def test_every_layer_has_a_loop_twin_named_in_its_docstring():
+    """Same name and signature in ``layers.loop``; the docstring names the twin and only kernels that exist."""
+    for name in layers.__all__:
+        fn, twin = getattr(layers, name), getattr(layers_loop, name, None)
+        assert callable(twin), f"layers.loop has no {name}"
+        assert inspect.signature(twin) == inspect.signature(fn), name
+        assert f"``layers.loop.{name}``" in fn.__doc__, name
+        assert twin.__doc__, name
+        for kernel in re.findall(r"``_kernels\.(\w+)``", fn.__doc__):
+            assert callable(getattr(_kernels, kernel, None)), f"{name} names a missing _kernels.{kernel}"
+
+
+def test_same_padding_matches_loop_twin():
+    for size in range(1, 40):
+        for kernel in (1, 2, 3, 5, 7):
+            for stride in (1, 2, 3):
+                assert layers.same_padding(size, kernel, stride) == layers_loop.same_padding(size, kernel, stride)
 
 
 def test_conv2d_hand_built():

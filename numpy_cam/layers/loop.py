@@ -1,9 +1,10 @@
-"""Loop twins of ``layers.py``: the same functions written as the textbook loops.
+"""Loop twins of ``numpy_cam.layers``: the same functions written as the textbook loops.
 
 Slow and obviously correct: one output value at a time, straight from the definition, with
 explicit zero padding, in float64 and returned in the input's dtype. They exist to be read
 and to check the vectorised versions (``tests/test_layers.py``); never use them for real
-inputs. Same names, same signatures, same shapes (NCHW, OIHW) as ``layers.py``.
+inputs. Same names, same signatures, same shapes (NCHW, OIHW) as ``numpy_cam.layers``; only
+the normalisation of the ``padding`` argument is shared with it.
 """
 import math
 
@@ -12,8 +13,25 @@ import numpy as np
 from . import _pads
 
 
+def same_padding(size, kernel, stride):
+    """TF "SAME": out = ceil(size / stride) outputs; the padding is what the last window overhangs.
+
+    Outputs start at 0, stride, 2 * stride, ... while inside the input; the last window ends
+    at (out - 1) * stride + kernel; the smaller half of the overhang goes before.
+    """
+    out = 0
+    while out * stride < size:
+        out += 1
+    total = max((out - 1) * stride + kernel - size, 0)
+    before = total // 2
+    return before, total - before
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
-    """y[n, o, i, j] = b[o] + sum_{c in group(o), u, v} w[o, c, u, v] x_pad[n, c, i*s + u, j*s + v]."""
+    """y[n, o, i, j] = b[o] + sum_{c in group(o), u, v} w[o, c, u, v] x_pad[n, c, i*s + u, j*s + v].
+
+    s = stride, x_pad is x with zeros around it; Ho = (H_pad - kh) // s + 1, Wo = (W_pad - kw) // s + 1.
+    """
     n, c, height, width = x.shape
     o, c_per_group, kh, kw = weight.shape
     (top, bottom), (left, right) = _pads(padding, height, width, kh, kw, stride)
@@ -73,7 +91,7 @@ def _result(y, out):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """y[n, c, i, j] = max over the window of the -inf-padded input."""
+    """y[n, c, i, j] = max_{u, v < k} x_pad[n, c, i*s + u, j*s + v]: k = kernel_size, x_pad padded with -inf."""
     stride = kernel_size if stride is None else stride
     n, c, height, width = x.shape
     (top, bottom), (left, right) = _pads(padding, height, width, kernel_size, kernel_size, stride)
@@ -127,7 +145,7 @@ def linear(x, weight, bias=None):
 
 
 def softmax(logits, axis=-1):
-    """P_c = exp(S_c - m) / sum_c' exp(S_c' - m), m = max_c S_c, one row at a time (2-D input)."""
+    """P_c = exp(S_c - m) / sum_c' exp(S_c' - m), m = max_c S_c, one row of classes at a time."""
     moved = np.moveaxis(np.asarray(logits, np.float64), axis, -1)
     out = np.zeros(moved.shape)
     for idx in np.ndindex(moved.shape[:-1]):
