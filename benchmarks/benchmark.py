@@ -76,7 +76,7 @@ def _numpy_worker(args, x):
 
 def _cam_step_seconds(model, x, repeats):
     """The CAM step for one image at 224 x 224: Eq. 2, upsample, normalise, box, overlay + box."""
-    from numpy_cam.cam import class_activation_map, heatmap
+    from numpy_cam.cam import class_activation_map, to_heatmap
     from numpy_cam.localize import localize
     from numpy_cam.visualize import draw_box, overlay
     f = model.features(x)                                                   # (1, K, h, w)
@@ -84,7 +84,7 @@ def _cam_step_seconds(model, x, repeats):
     image = np.zeros((x.shape[2], x.shape[3], 3), np.uint8)                 # (224, 224, 3)
 
     def step(f):
-        heat = heatmap(class_activation_map(f, model.fc_weight, c), image.shape[:2])[0]  # (224, 224)
+        heat = to_heatmap(class_activation_map(f, model.fc_weight, c), image.shape[:2])[0]  # (224, 224)
         return draw_box(overlay(image, heat, 0.5), localize(heat))
 
     return _time(step, f, max(repeats, 50))
@@ -97,12 +97,12 @@ def _torch_worker(args, x):
         torch_resnet = _tests_module("torch_resnet")
         depth = RANDOM_WEIGHT_MODELS[args.model]
         net = torch_resnet.build_resnet(depth, torch_resnet.random_state_dict(depth))
-    elif args.model == "efficientnet_lite0":
+    elif args.model in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
         torch_models = _tests_module("torch_models")
-        net = torch_models.build_efficientnet_lite0(
-            torch.load(torch_models.EFFICIENTNET_LITE0_CHECKPOINT(), weights_only=True))
+        net = torch_models.build_efficientnet_lite(
+            args.model, torch.load(torch_models.checkpoint_path(args.model), weights_only=True))
     else:
-        raise SystemExit(f"no torch twin of {args.model!r} in tests/ (efficientnet_lite0, resnet18/34/50)")
+        raise SystemExit(f"no torch twin of {args.model!r} in tests/ (efficientnet_lite0/1/2, resnet18/34/50)")
     xt = torch.from_numpy(x)
     rss_before = _peak_rss_mb()
     with torch.inference_mode():

@@ -164,7 +164,7 @@ assert np.array_equal(numpy_cam.upsample_bilinear(M_c, (h, w)), M_c)   # to its 
 # %%
 heat = numpy_cam.normalize(M_up)                                 # (side, side) in [0, 1]
 print("heatmap", heat.shape, heat.dtype, f"[{heat.min():.1f}, {heat.max():.1f}]")
-assert np.array_equal(heat, numpy_cam.heatmap(M_c, (side, side)))   # what the pipeline does
+assert np.array_equal(heat, numpy_cam.to_heatmap(M_c, (side, side)))  # what the pipeline does
 
 # %% [markdown]
 # ## 9. Colour and overlay

@@ -52,8 +52,8 @@ for align_corners in (False, True):
     src = upsample.source_coordinates(7, 14, align_corners=align_corners)[0]   # (14,)
     print(f"align_corners={align_corners!s:5}: 7 -> 14 samples at {src.round(3)}")
 
-half = numpy_cam.heatmap(M_c, (side, side))                                       # (side, side)
-corners = numpy_cam.heatmap(M_c, (side, side), align_corners=True)                # (side, side)
+half = numpy_cam.to_heatmap(M_c, (side, side))                                    # (side, side)
+corners = numpy_cam.to_heatmap(M_c, (side, side), align_corners=True)             # (side, side)
 box_half, box_corners = localize.localize(half), localize.localize(corners)
 print(f"largest difference between the two heatmaps: {np.abs(half - corners).max():.3f} (on a [0, 1] scale)")
 print(f"boxes: {box_half} vs {box_corners}, IoU {numpy_cam.iou(box_half, box_corners):.3f}")
@@ -75,8 +75,8 @@ visualize.montage([numpy_cam.apply_colormap(half), numpy_cam.apply_colormap(corn
 # has negative cells.
 
 # %%
-after = numpy_cam.heatmap(M_c, (side, side), order="upsample-first")       # the default
-before = numpy_cam.heatmap(M_c, (side, side), order="normalize-first")
+after = numpy_cam.to_heatmap(M_c, (side, side), order="upsample-first")    # the default
+before = numpy_cam.to_heatmap(M_c, (side, side), order="normalize-first")
 print(f"M_c in [{M_c.min():.3f}, {M_c.max():.3f}]; upsampled in "
       f"[{numpy_cam.upsample_bilinear(M_c, (side, side)).min():.3f}, "
       f"{numpy_cam.upsample_bilinear(M_c, (side, side)).max():.3f}]")
@@ -84,7 +84,7 @@ print(f"upsample-first vs normalize-first: largest difference {np.abs(after - be
       f"boxes {localize.localize(after)} vs {localize.localize(before)}")
 worst = int(np.argmin(result.logits))                                       # a class with negative evidence
 M_worst = numpy_cam.class_activation_map(f, model.fc_weight, worst)[0]     # (7, 7)
-plain, clipped = numpy_cam.heatmap(M_worst, (side, side)), numpy_cam.heatmap(M_worst, (side, side), relu=True)
+plain, clipped = numpy_cam.to_heatmap(M_worst, (side, side)), numpy_cam.to_heatmap(M_worst, (side, side), relu=True)
 print(f"class {worst} ({model.class_names[worst]!r}): M_c in [{M_worst.min():.2f}, {M_worst.max():.2f}]; "
       f"with ReLU the map moves by up to {np.abs(plain - clipped).max():.3f}, "
       f"boxes {localize.localize(plain)} vs {localize.localize(clipped)}")
@@ -143,7 +143,7 @@ for connectivity in (4, 8):
     print(f"connectivity {connectivity}: the largest component of the hand-made mask has box {box}")
 
 all_maps = numpy_cam.class_activation_map(f, model.fc_weight, np.arange(model.num_classes)[None])[0]  # (1000, 7, 7)
-all_heatmaps = numpy_cam.heatmap(all_maps, (side, side))                                            # (1000, side, side)
+all_heatmaps = numpy_cam.to_heatmap(all_maps, (side, side))                                         # (1000, side, side)
 differ = sum(localize.localize(m, connectivity=4) != localize.localize(m, connectivity=8) for m in all_heatmaps)
 print(f"maps of all {len(all_heatmaps)} classes on the coffee photo: {differ} boxes differ between 4 and 8")
 
@@ -205,9 +205,9 @@ for cls in (c, worst):
 # %% [markdown]
 # For the predicted class M_c is positive everywhere, and the normalised heatmaps of CAM and
 # Grad-CAM are the same picture. For a class the image argues against, M_c has negative
-# cells, which Grad-CAM's ReLU sets to zero, as `heatmap(..., relu=True)` does (section 2).
+# cells, which Grad-CAM's ReLU sets to zero, as `to_heatmap(..., relu=True)` does (section 2).
 
 # %%
-same = numpy_cam.heatmap(grad_cam(f, model.fc_weight, c)[0], (side, side))
+same = numpy_cam.to_heatmap(grad_cam(f, model.fc_weight, c)[0], (side, side))
 print("predicted class, normalised heatmaps of CAM and Grad-CAM differ by at most",
       f"{np.abs(same - after).max():.1e}")

@@ -4,7 +4,7 @@ The package by role (each module's docstring cites the paper's section or equati
 
 The paper, in order
     models/         the networks: x -> f_k, the last conv maps (Sec. 2) -> F_k -> S_c
-    cam.py          Eq. 2: M_c(x, y) = sum_k w_k^c f_k(x, y); top-k; normalisation
+    cam.py          Eq. 2: M_c(x, y) = sum_k w_k^c f_k(x, y); top-k; normalisation; to_heatmap
     upsample.py     bilinear upsampling of M_c to the image, written out
     localize.py     Sec. 3: threshold, largest connected component, bounding box, IoU
     visualize.py    jet colormap, overlay, box, figures
@@ -23,13 +23,14 @@ The experiment
     gap_gmp/        GAP vs GMP on synthetic data with exact boxes (``python -m numpy_cam.gap_gmp``)
 The tools
     cli.py          the ``numpy-cam`` command (``__main__.py``: ``python -m numpy_cam``)
+    _checks.py      the one validation policy (TypeError / ValueError, checked once at the boundary)
     data/           the bundled photos, the ImageNet class names, the small GAP / GMP nets
 
 Start with ``model = load_model()`` and ``explain_image(model, "photo.jpg")``.
 """
 import pathlib
 
-from .cam import class_activation_map, heatmap, normalize, top_classes
+from .cam import class_activation_map, normalize, to_heatmap, top_classes
 from .explain import CamResult, explain_image
 from .io.checkpoint import CheckpointError
 from .io.image import load_image
@@ -44,6 +45,6 @@ __version__ = "0.2.0"
 DATA = pathlib.Path(__file__).parent / "data"      # the bundled photos: DATA / "coffee.png"
 
 __all__ = ["load_model", "Model", "DEFAULT_MODEL", "export_model", "explain_image", "CamResult",
-           "class_activation_map", "top_classes", "normalize", "heatmap", "upsample_bilinear",
+           "class_activation_map", "top_classes", "normalize", "to_heatmap", "upsample_bilinear",
            "iou", "apply_colormap", "overlay", "draw_box", "load_image", "softmax",
            "CheckpointError", "DATA", "__version__"]

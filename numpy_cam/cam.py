@@ -12,13 +12,18 @@ paper sums where global average pooling takes a mean; a constant factor 1 / (h w
 
 Drawing a map needs it in [0, 1]. This project's default order is: upsample the raw M_c to
 the image size (``upsample.upsample_bilinear``), then min-max normalise it (``normalize``);
-``heatmap(..., order="normalize-first")`` gives the other order (the two differ by ~0.01).
+``to_heatmap(..., order="normalize-first")`` gives the other order (the two differ by ~0.01).
 A constant map normalises to zeros, never NaN. The paper applies no ReLU; ``relu=True``
 clips negative evidence to 0 before normalising (what Grad-CAM does).
+
+Names: K is the number of maps f_k (``num_maps``), "classes" the model's number of classes
+(``num_classes``), J the number of classes asked for per image (e.g. ``top_k``). Each public
+function checks its arguments (``_checks``) and calls its unchecked twin ``_<name>``.
 """
 import numpy as np
 
-from .upsample import upsample_bilinear
+from ._checks import check_array, check_choice, check_int_range, check_size
+from .upsample import _upsample_bilinear
 
 ORDERS = ("upsample-first", "normalize-first")
 
@@ -28,89 +33,99 @@ def class_activation_map(features, fc_weight, class_idx):
 
     Parameters
     ----------
-    features : ndarray of shape (N, K, h, w)
+    features : ndarray of shape (N, K, h, w), float
         f_k, the last conv maps (``Model.features``).
-    fc_weight : ndarray of shape (classes, K)
+    fc_weight : ndarray of shape (classes, K), float
         w_k^c (``Model.fc_weight``).
-    class_idx : int, sequence of N ints, or array of shape (N, k)
+    class_idx : int, sequence of N ints, or array of shape (N, J)
         An int: the same class c for every image. N ints: class ``class_idx[n]`` for image n.
-        An (N, k) array: k classes for each image (e.g. its top-k).
+        An (N, J) array: J classes for each image (e.g. its top-k, ``top_classes``).
 
     Returns
     -------
-    cam : ndarray of shape (N, h, w), or (N, k, h, w) for an (N, k) class_idx; float32 for float32 input
+    cam : ndarray of shape (N, h, w), or (N, J, h, w) for an (N, J) class_idx; the dtype of features
     """
-    if not isinstance(features, np.ndarray) or features.ndim != 4:
-        raise ValueError(f"features must have shape (N, K, h, w); got {getattr(features, 'shape', type(features).__name__)}")
-    n, k = features.shape[:2]
-    if fc_weight.ndim != 2 or fc_weight.shape[1] != k:
-        raise ValueError(f"fc_weight must have shape (classes, {k}) for features with K = {k}; got {fc_weight.shape}")
-    idx = _class_indices(class_idx, n, fc_weight.shape[0])            # (N, k')
-    w = fc_weight[idx].astype(features.dtype, copy=False)             # (N, k', K): w_k^c per image
-    cam = np.einsum("nck,nkhw->nchw", w, features)                    # (N, k', h, w)
+    idx = _check_head(features, fc_weight, class_idx, several=True)  # (N, J)
+    cam = _class_activation_map(features, fc_weight, idx)             # (N, J, h, w)
     return cam if np.ndim(class_idx) == 2 else cam[:, 0]              # (N, h, w) for one class each
+
+
+def _class_activation_map(features, fc_weight, idx):
+    """Unchecked: features (N, K, h, w), fc_weight (classes, K), idx (N, J) ints -> (N, J, h, w)."""
+    w = fc_weight[idx].astype(features.dtype, copy=False)             # (N, J, K): w_k^c per image
+    return np.einsum("njk,nkhw->njhw", w, features)                   # (N, J, h, w)
 
 
 def class_activation_map_loop(features, fc_weight, class_idx):
     """Loop twin of ``class_activation_map`` for one class per image (int or N ints):
     M[n, y, x] = sum_k w[c_n, k] f[n, k, y, x], one value at a time, in float64."""
-    n, k, h, w = features.shape
-    classes = [int(class_idx)] * n if np.ndim(class_idx) == 0 else [int(c) for c in class_idx]
-    cam = np.zeros((n, h, w))
-    for b in range(n):
+    classes = _check_head(features, fc_weight, class_idx, several=False)[:, 0].tolist()
+    num_images, num_maps, h, w = features.shape
+    cam = np.zeros((num_images, h, w))                                # (N, h, w)
+    for b in range(num_images):
         for y in range(h):
             for x in range(w):
-                cam[b, y, x] = sum(float(fc_weight[classes[b], j]) * float(features[b, j, y, x]) for j in range(k))
+                cam[b, y, x] = sum(float(fc_weight[classes[b], k]) * float(features[b, k, y, x])
+                                   for k in range(num_maps))
     return cam.astype(features.dtype)
 
 
-def _class_indices(class_idx, n, classes):
+def _check_head(features, fc_weight, class_idx, several):
+    """The checks of ``class_activation_map`` (and ``gradcam``): class_idx as an (N, J) intp
+    array; ``several`` False: one class per image only (an int or N ints), J = 1."""
+    check_array("features", features, "(N, K, h, w)")
+    num_images, num_maps = features.shape[:2]
+    check_array("fc_weight", fc_weight, f"(classes, {num_maps})")
     idx = np.asarray(class_idx)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"class_idx must be integers; got {idx.dtype} ({class_idx!r})")
-    if idx.ndim == 0:
-        idx = np.full((n, 1), int(idx))
-    elif idx.ndim == 1:
-        if idx.shape[0] != n:
-            raise ValueError(f"class_idx must hold one class per image ({n}); got {idx.shape[0]}")
-        idx = idx[:, None]
-    elif idx.ndim != 2 or idx.shape[0] != n:
-        raise ValueError(f"class_idx must be an int, N = {n} ints or an (N, k) array; got shape {idx.shape}")
-    if idx.size and (idx.min() < 0 or idx.max() >= classes):
-        bad = idx[(idx < 0) | (idx >= classes)][0]
-        raise ValueError(f"class index {bad} is out of range: the model has classes 0..{classes - 1}")
+    idx = check_int_range("class_idx", idx if idx.ndim else class_idx, 0, fc_weight.shape[0] - 1)
+    idx = np.asarray(idx)
+    if idx.ndim == 1 and idx.shape[0] != num_images:
+        raise ValueError(f"class_idx must hold one class per image ({num_images}); got {idx.shape[0]}")
+    if idx.ndim > 2 or idx.ndim == 2 and (not several or idx.shape[0] != num_images):
+        expected = "an int, N ints or an (N, J) array" if several else "an int or N ints"
+        raise ValueError(f"class_idx must be {expected} (N = {num_images}); got shape {idx.shape}")
+    if idx.ndim < 2:
+        idx = np.broadcast_to(idx.reshape(-1, 1), (num_images, 1))  # (N, 1)
     return idx.astype(np.intp)
 
 
-def top_classes(logits, k=5):
-    """The k highest-scoring classes of each image, best first: (N, classes) -> (N, k) ints.
+def top_classes(logits, top_k=5):
+    """The top_k highest-scoring classes of each image, best first: (N, classes) -> (N, top_k) ints.
 
+    logits : ndarray of shape (..., classes), e.g. (N, classes) or (classes,) -> (..., top_k).
     Ties keep the lower class index first (a stable sort), so the order is reproducible.
     """
-    if not 1 <= int(k) <= logits.shape[-1]:
-        raise ValueError(f"k must be between 1 and {logits.shape[-1]}; got {k}")
-    return np.argsort(-logits, axis=-1, kind="stable")[..., :int(k)]
+    check_array("logits", logits, "(..., classes)", kinds="fiu", nonempty=True)
+    return _top_classes(logits, check_int_range("top_k", top_k, 1, logits.shape[-1]))
+
+
+def _top_classes(logits, top_k):
+    return np.argsort(-logits, axis=-1, kind="stable")[..., :top_k]  # (..., top_k)
 
 
 def normalize(maps):
     """Min-max normalise each map to [0, 1]: (M - min M) / (max M - min M) over its last two axes.
 
-    maps : (..., H, W) -> same shape, same float dtype. A constant map (max == min) gives zeros.
+    maps : array_like of shape (..., H, W), non-empty -> the same shape, the same float dtype
+    (float32 for int or bool maps). A constant map (max == min) gives zeros.
     """
-    maps = np.asarray(maps)
+    return _normalize(check_array("maps", np.asarray(maps), "(..., H, W)", kinds="fiub", nonempty=True))
+
+
+def _normalize(maps):
     dtype = maps.dtype if maps.dtype.kind == "f" else np.float32
     lo = maps.min(axis=(-2, -1), keepdims=True)                       # (..., 1, 1)
     span = maps.max(axis=(-2, -1), keepdims=True) - lo                # (..., 1, 1)
     safe = np.where(span > 0, span, 1)                                # constant map: divide by 1
-    return ((maps - lo) / safe).astype(dtype, copy=False)
+    return ((maps - lo) / safe).astype(dtype, copy=False)             # (..., H, W)
 
 
-def heatmap(cam, size, order="upsample-first", relu=False, align_corners=False):
+def to_heatmap(cam, size, order="upsample-first", relu=False, align_corners=False):
     """The map to draw: M_c upsampled to ``size`` = (H, W) and normalised to [0, 1].
 
     Parameters
     ----------
-    cam : ndarray of shape (..., h, w), raw M_c from ``class_activation_map``
+    cam : array_like of shape (..., h, w), raw M_c from ``class_activation_map``
     size : (H, W), the image size
     order : "upsample-first" (default: upsample the raw map, then min-max normalise) or
         "normalize-first" (normalise the h x w map, then upsample)
@@ -121,9 +136,13 @@ def heatmap(cam, size, order="upsample-first", relu=False, align_corners=False):
     -------
     heatmap : ndarray of shape (..., H, W), values in [0, 1]
     """
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}; got {order!r}")
-    m = np.maximum(cam, 0) if relu else cam
+    cam = check_array("cam", np.asarray(cam), "(..., h, w)", kinds="fiub", nonempty=True)
+    check_choice("order", order, ORDERS)
+    return _to_heatmap(cam, check_size("size", size), order, relu, align_corners)
+
+
+def _to_heatmap(cam, size, order="upsample-first", relu=False, align_corners=False):
+    m = np.maximum(cam, 0) if relu else cam                           # (..., h, w)
     if order == "upsample-first":
-        return normalize(upsample_bilinear(m, size, align_corners=align_corners))
-    return np.clip(upsample_bilinear(normalize(m), size, align_corners=align_corners), 0, 1)
+        return _normalize(_upsample_bilinear(m, size, bool(align_corners)))
+    return np.clip(_upsample_bilinear(_normalize(m), size, bool(align_corners)), 0, 1)

@@ -4,10 +4,18 @@
               [--out DIR] [--json] [--alpha A] [--threshold T]
     numpy-cam export SOURCE --arch NAME --out FILE.npz
     numpy-cam explain IMAGE [--class INDEX|NAME] [--out FILE.png]
+    numpy-cam --version
 
 Writes ``<out>/<image name>_cam.png`` for the chosen class (default: the top-1). With
 ``--json`` stdout carries one JSON record per image and nothing else. Bad input: one line on
 stderr, exit code 2, no traceback, no partial file (PNG files are written atomically).
+
+Each option is checked once (the policy of ``_checks``). argparse ``type=`` functions convert
+and check what needs nothing else: ``--alpha`` and ``--threshold`` (``unit_interval``), and
+``--top-k`` as an int. What needs the model is checked once it is loaded: ``--top-k``'s upper
+bound (the number of classes; its lower bound is checked there too, so that 0 and 1001 get the
+same message) and ``--class`` (``resolve_class``). Then the command calls the unchecked
+``explain._explain_image`` / ``explain._explain_figure``, so nothing is checked a second time.
 """
 import argparse
 import difflib
@@ -18,6 +26,8 @@ import warnings
 
 from PIL import Image
 
+from . import __version__
+from ._checks import check_int_range, check_unit_interval
 from .io.checkpoint import CheckpointError
 
 EXIT_BAD_INPUT = 2
@@ -33,9 +43,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"numpy-cam: error: {message}\n")
 
 
+def unit_interval(option):
+    """An argparse ``type=`` for ``option``: a float in [0, 1], else "--alpha must be between 0 and 1; got 1.5"."""
+    def convert(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = text                        # not a number: check_unit_interval says so
+        try:
+            return check_unit_interval(option, value)
+        except (TypeError, ValueError) as err:  # the message as it is, not "argument --alpha: ..."
+            raise argparse.ArgumentError(None, str(err)) from None
+    return convert
+
+
+SUBCOMMANDS = """subcommands (numpy-cam explain -h, numpy-cam export -h for their options):
+  numpy-cam explain IMAGE  one figure that shows every step of CAM on one image
+  numpy-cam export SOURCE  a PyTorch or Keras checkpoint -> a numpy-cam .npz weights file"""
+
+
 def build_parser():
-    p = _Parser(prog="numpy-cam", description="Class Activation Maps (Zhou et al., CVPR 2016) in plain "
-                "NumPy: classify images and show which region made the network say so.")
+    p = _Parser(prog="numpy-cam", description="Class Activation Maps (Zhou et al., CVPR 2016) in plain NumPy:\n"
+                "classify images and show which region made the network say so.",
+                epilog=SUBCOMMANDS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"numpy-cam {__version__}")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("--model", default="efficientnet_lite0", help="a model name or an exported .npz file "
                    "(default: efficientnet_lite0)")
@@ -44,8 +75,9 @@ def build_parser():
     p.add_argument("--top-k", type=int, default=5, help="how many classes to print (default 5)")
     p.add_argument("--out", default=".", help="folder for the <name>_cam.png files (default: .)")
     p.add_argument("--json", action="store_true", help="print one JSON record per image")
-    p.add_argument("--alpha", type=float, default=0.5, help="heatmap weight in the overlay, 0..1 (default 0.5)")
-    p.add_argument("--threshold", type=float, default=0.2,
+    p.add_argument("--alpha", type=unit_interval("--alpha"), default=0.5,
+                   help="heatmap weight in the overlay, 0..1 (default 0.5)")
+    p.add_argument("--threshold", type=unit_interval("--threshold"), default=0.2,
                    help="box threshold as a fraction of the map's max, 0..1 (default 0.2, the paper's)")
     return p
 
@@ -109,8 +141,8 @@ def output_paths(images, out):
 
 
 def run_one(model, image_path, out_path, class_idx, args):
-    """Explain one image and write its picture; returns the JSON record."""
-    from .explain import explain_image
+    """Explain one image and write its picture; returns the JSON record. args: checked by ``main``."""
+    from .explain import _explain_image
     from .io.image import save_png
     size = os.path.getsize(image_path)
     if size == 0:
@@ -118,8 +150,8 @@ def run_one(model, image_path, out_path, class_idx, args):
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            result = explain_image(model, image_path, class_idx=class_idx, top_k=args.top_k,
-                                   threshold=args.threshold, alpha=args.alpha)
+            result = _explain_image(model, image_path, class_idx, args.top_k, args.threshold, args.alpha,
+                                    connectivity=8)
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
             raise BadInput(f"{image_path}: refusing an image over Pillow's decompression-bomb limit of "
                            f"{Image.MAX_IMAGE_PIXELS} pixels ({err})") from err
@@ -186,11 +218,12 @@ def explain_main(argv):
     try:
         if not os.path.isfile(args.image):
             raise BadInput(f"{args.image}: no such file")
-        from .explain import explain_figure
-        from .models import load_model
+        from .explain import _explain_figure
         from .io.image import save_png
+        from .models import load_model
         model = load_model(args.model)
-        figure, numbers = explain_figure(model, args.image, resolve_class(args.class_, model.class_names))
+        figure, numbers = _explain_figure(model, args.image, resolve_class(args.class_, model.class_names),
+                                          threshold=0.2, top_weights=6)
         save_png(out, figure)
     except (BadInput, ValueError, TypeError, CheckpointError, OSError) as err:
         return _fail(err)
@@ -210,14 +243,10 @@ def main(argv=None):
     except SystemExit as stop:                  # --help, or a usage error already printed
         return stop.code
     try:
-        for name in ("alpha", "threshold"):
-            if not 0.0 <= getattr(args, name) <= 1.0:
-                raise BadInput(f"--{name} must be between 0 and 1; got {getattr(args, name)}")
         images = collect_images(args.images)
         from .models import load_model
         model = load_model(args.model)
-        if not 1 <= args.top_k <= model.num_classes:
-            raise BadInput(f"--top-k must be between 1 and {model.num_classes}; got {args.top_k}")
+        check_int_range("--top-k", args.top_k, 1, model.num_classes)
         class_idx = resolve_class(args.class_, model.class_names)
         outputs = output_paths(images, args.out)
     except (BadInput, ValueError, TypeError, CheckpointError, OSError) as err:

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .cam import class_activation_map, heatmap, normalize, top_classes
-from .io.image import centre_crop_box, load_image
+from ._checks import check_choice, check_int_range, check_unit_interval
+from .cam import _class_activation_map, _normalize, _to_heatmap, _top_classes
+from .io.image import _preprocess, centre_crop_box, load_image
 from .layers import softmax
-from .localize import localize, threshold_mask
-from .visualize import _font, apply_colormap, draw_box, gray, overlay
+from .localize import _localize, _threshold_mask
+from .visualize import JET, _apply_colormap, _draw_box, _font, _overlay, gray
 
 OUTSIDE_CROP = 0.4          # brightness of the photo outside the crop the network saw
 TILE, SMALL, PAD, TITLE = 224, 96, 12, 34     # explain_figure: tile sides, padding, title height (px)
@@ -56,8 +57,8 @@ def explain_image(model, image, class_idx=None, top_k=5, threshold=0.2, alpha=0.
     ----------
     model : numpy_cam.Model
     image : path, PIL image or (H, W, 3) uint8 array
-    class_idx : int or None -- the class to map; None: the top-1 class
-    top_k : int -- how many classes to report
+    class_idx : int in 0..classes - 1, or None -- the class to map; None: the top-1 class
+    top_k : int in 1..classes -- how many classes to report
     threshold : float in [0, 1] -- the box threshold, a fraction of the map's max (paper: 0.2)
     alpha : float in [0, 1] -- the heatmap's weight in the overlay
     connectivity : 4 or 8 -- of the connected components (see ``localize``)
@@ -65,32 +66,40 @@ def explain_image(model, image, class_idx=None, top_k=5, threshold=0.2, alpha=0.
     Returns
     -------
     CamResult
+
+    The arguments are checked here, once (``_checks``); the steps below are the unchecked
+    twins (``_explain_image``, which ``numpy-cam`` calls with the values it checked itself).
     """
-    for name, value in (("threshold", threshold), ("alpha", alpha)):
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"{name} must be between 0 and 1; got {value}")
-    if not 1 <= int(top_k) <= model.num_classes:
-        raise ValueError(f"top_k must be between 1 and {model.num_classes}; got {top_k}")
+    if class_idx is not None:
+        class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
+    return _explain_image(model, image, class_idx, check_int_range("top_k", top_k, 1, model.num_classes),
+                          check_unit_interval("threshold", threshold), check_unit_interval("alpha", alpha),
+                          check_choice("connectivity", connectivity, (4, 8)))
+
+
+def _explain_image(model, image, class_idx, top_k, threshold, alpha, connectivity):
+    """``explain_image`` without the checks of its arguments (the image is checked as it loads)."""
     rgb = load_image(image)                                                  # (H, W, 3) uint8
-    top, left, side = centre_crop_box(rgb.shape[0], rgb.shape[1], model.preprocessing["crop_fraction"])
-    x = model.preprocess(rgb)                                                # (1, 3, S, S)
+    crop_box = centre_crop_box(rgb.shape[0], rgb.shape[1], model.preprocessing["crop_fraction"])
+    top, left, side = crop_box
+    x = _preprocess(rgb, crop_box, model.preprocessing)                      # (1, 3, S, S)
     f = model.features(x)                                                    # (1, K, h, w)
     logits = model.classify(f)[0]                                            # (classes,)
     probs = softmax(logits)                                                  # (classes,)
-    ranked = top_classes(logits, top_k)                                      # (top_k,)
-    c = int(ranked[0]) if class_idx is None else int(class_idx)
-    cam = class_activation_map(f, model.fc_weight, c)[0]                     # (h, w) M_c
-    heat = heatmap(cam, (side, side))                                   # (side, side) in [0, 1]
-    box = localize(heat, threshold=threshold, connectivity=connectivity)
+    ranked = _top_classes(logits, top_k)                                     # (top_k,)
+    c = int(ranked[0]) if class_idx is None else class_idx
+    cam = _class_activation_map(f, model.fc_weight, np.array([[c]]))[0, 0]   # (h, w) M_c
+    heatmap = _to_heatmap(cam, (side, side))                                 # (side, side) in [0, 1]
+    box = _localize(heatmap, threshold, connectivity)
     if box is not None:
         box = (box[0] + left, box[1] + top, box[2] + left, box[3] + top)     # crop -> photo pixels
     picture = (rgb * np.float32(OUTSIDE_CROP)).round().astype(np.uint8)      # (H, W, 3) darkened
-    picture[top:top + side, left:left + side] = overlay(rgb[top:top + side, left:left + side], heat, alpha)
-    picture = draw_box(picture, box)
+    picture[top:top + side, left:left + side] = _overlay(rgb[top:top + side, left:left + side], heatmap, alpha)
+    picture = _draw_box(picture, box)                                        # (H, W, 3)
     return CamResult(image=rgb, crop=(left, top, left + side - 1, top + side - 1), x=x, features=f,
                      logits=logits, probs=probs,
                      top=[(int(i), model.class_names[i], float(probs[i])) for i in ranked],
-                     class_idx=c, cam=cam, heatmap=heat, bbox=box, picture=picture)
+                     class_idx=c, cam=cam, heatmap=heatmap, bbox=box, picture=picture)
 
 
 def _tile(rgb, side):
@@ -98,8 +107,19 @@ def _tile(rgb, side):
 
 
 def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6):
-    """The figure as an (H, W, 3) uint8 array, and the numbers it shows (a dict)."""
-    r = explain_image(model, image, class_idx=class_idx, threshold=threshold)
+    """The figure as an (H, W, 3) uint8 array, and the numbers it shows (a dict).
+
+    image, class_idx and threshold as in ``explain_image``; top_weights : int in 1..K, how
+    many feature maps f_k to show. Checked here once; ``_explain_figure`` is unchecked.
+    """
+    if class_idx is not None:
+        class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
+    return _explain_figure(model, image, class_idx, check_unit_interval("threshold", threshold),
+                           check_int_range("top_weights", top_weights, 1, model.num_maps))
+
+
+def _explain_figure(model, image, class_idx, threshold, top_weights):
+    r = _explain_image(model, image, class_idx, top_k=5, threshold=threshold, alpha=0.5, connectivity=8)
     c, f = r.class_idx, r.features[0]                                        # f: (K, h, w)
     w = model.fc_weight[c]                                                   # (K,) w_k^c
     contribution = w * f.mean(axis=(1, 2))                                  # (K,) w_k^c F_k: sums to S_c - b_c
@@ -107,7 +127,7 @@ def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6):
     x0, y0, x1, y1 = r.crop
     crop = r.image[y0:y1 + 1, x0:x1 + 1]
     side = crop.shape[0]
-    mask = gray(threshold_mask(r.heatmap, threshold))                      # (side, side, 3): what the box came from
+    mask = gray(_threshold_mask(r.heatmap, threshold))                     # (side, side, 3): what the box came from
     box = None if r.bbox is None else (r.bbox[0] - x0, r.bbox[1] - y0, r.bbox[2] - x0, r.bbox[3] - y0)
     numbers = {"class": c, "name": model.class_names[c], "probability": float(r.probs[c]),
                "logit": float(r.logits[c]), "mean_cam_plus_bias": float(r.cam.mean() + model.fc_bias[c]),
@@ -132,11 +152,11 @@ def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6):
         put(_tile(np.stack([level] * 3, -1), SMALL), 1 + i // 2, 0,
             f"f_{k}: w {w[k]:+.3f}, wF {contribution[k]:+.2f}", y_offset=(i % 2) * (SMALL + 22))
     col = 1 + (top_weights + 1) // 2
-    put(_tile(apply_colormap(normalize(r.cam)), TILE), col, 0,
+    put(_tile(_apply_colormap(_normalize(r.cam), JET), TILE), col, 0,
         f"M_c {r.cam.shape}: [{r.cam.min():.2f}, {r.cam.max():.2f}]")
-    put(_tile(apply_colormap(r.heatmap), TILE), 0, 1, f"upsampled {side}x{side}, to [0, 1]")
+    put(_tile(_apply_colormap(r.heatmap, JET), TILE), 0, 1, f"upsampled {side}x{side}, to [0, 1]")
     put(_tile(r.picture[y0:y1 + 1, x0:x1 + 1], TILE), 1, 1, "overlay + box")
-    put(_tile(draw_box(mask, box, color=(255, 0, 0)), TILE), 2, 1,
+    put(_tile(_draw_box(mask, box, color=(255, 0, 0)), TILE), 2, 1,
         f"mask > {threshold:g} max, box")
     text_x, text_y = PAD + 3 * (TILE + PAD), 2 * TITLE + TILE + TITLE + PAD + 10
     lines = [f"S_c (logit)          = {numbers['logit']:.4f}",

@@ -16,30 +16,40 @@ against autograd).
 """
 import numpy as np
 
-from .cam import _class_indices
+from ._checks import check_choice
+from .cam import _check_head
 
 
 def score_gradient(features, fc_weight, class_idx, pooling="avg"):
     """dS_c / df_k(x, y) for one class per image, written out for a pooling -> FC head.
 
-    features : (N, K, h, w); fc_weight : (classes, K); class_idx : int or N ints;
+    features : (N, K, h, w) float; fc_weight : (classes, K) float; class_idx : int or N ints;
     pooling : "avg" (GAP) or "max" (GMP; ties: the first maximum in row-major order).
-    Returns an array of shape (N, K, h, w).
+    Returns an array of shape (N, K, h, w), the dtype of features.
     """
-    n, k, h, w = features.shape
-    c = _class_indices(class_idx, n, fc_weight.shape[0])[:, 0]             # (N,)
-    weights = fc_weight[c].astype(features.dtype, copy=False)               # (N, K): w_k^c
+    classes = _check_head(features, fc_weight, class_idx, several=False)[:, 0]  # (N,)
+    return _score_gradient(features, fc_weight, classes, check_choice("pooling", pooling, ("avg", "max")))
+
+
+def _score_gradient(features, fc_weight, classes, pooling):
+    """Unchecked ``score_gradient``; classes: (N,) ints, one per image."""
+    num_images, num_maps, h, w = features.shape
+    weights = fc_weight[classes].astype(features.dtype, copy=False)         # (N, K): w_k^c
     if pooling == "avg":
         return np.broadcast_to(weights[:, :, None, None] / (h * w), features.shape).copy()
-    if pooling != "max":
-        raise ValueError(f"pooling must be 'avg' or 'max'; got {pooling!r}")
     grad = np.zeros_like(features)                                          # (N, K, h, w)
-    where = features.reshape(n, k, h * w).argmax(axis=2)                    # (N, K) first maximum
-    grad.reshape(n, k, h * w)[np.arange(n)[:, None], np.arange(k)[None, :], where] = weights
+    where = features.reshape(num_images, num_maps, h * w).argmax(axis=2)    # (N, K) first maximum
+    grad.reshape(num_images, num_maps, h * w)[
+        np.arange(num_images)[:, None], np.arange(num_maps)[None, :], where] = weights
     return grad
 
 
 def grad_cam(features, fc_weight, class_idx, pooling="avg"):
-    """Grad-CAM: ReLU(sum_k alpha_k^c f_k), alpha_k^c = mean_{x,y} dS_c / df_k(x, y). -> (N, h, w)."""
-    alpha = score_gradient(features, fc_weight, class_idx, pooling).mean(axis=(2, 3))  # (N, K)
+    """Grad-CAM: ReLU(sum_k alpha_k^c f_k), alpha_k^c = mean_{x,y} dS_c / df_k(x, y). -> (N, h, w).
+
+    Arguments as in ``score_gradient``.
+    """
+    classes = _check_head(features, fc_weight, class_idx, several=False)[:, 0]  # (N,)
+    pooling = check_choice("pooling", pooling, ("avg", "max"))
+    alpha = _score_gradient(features, fc_weight, classes, pooling).mean(axis=(2, 3))  # (N, K)
     return np.maximum(np.einsum("nk,nkhw->nhw", alpha, features), 0)        # (N, h, w)

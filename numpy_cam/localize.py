@@ -7,8 +7,10 @@ The paper's procedure, three steps, each a function here:
 2. ``largest_component``: keep the largest connected component of that mask;
 3. ``bbox_of_mask``: "take the bounding box that covers" it.
 
-``localize`` chains them. ``iou`` is the overlap measure of the ILSVRC localisation metric
-(a guess is right when its class is right and its IoU with a ground-truth box is >= 0.5).
+``localize`` chains them: it checks its arguments once and calls the unchecked ``_localize``
+(which ``explain_image`` calls after checking its own). ``iou`` is the overlap measure of the
+ILSVRC localisation metric (a guess is right when its class is right and its IoU with a
+ground-truth box is >= 0.5).
 
 Conventions
 -----------
@@ -34,10 +36,11 @@ References: Zhou et al., "Learning Deep Features for Discriminative Localization
 2016, Sec. 3; released code: github.com/zhoubolei/CAM, ``bboxgenerator/dt_box.cpp``.
 """
 import collections
-import operator
 
 import numpy as np
 from scipy import ndimage
+
+from ._checks import check_array, check_box, check_choice, check_unit_interval
 
 __all__ = [
     "threshold_mask", "largest_component", "bbox_of_mask", "localize", "iou",
@@ -48,45 +51,12 @@ _STRUCTURE = {4: ndimage.generate_binary_structure(2, 1),      # the cross
               8: ndimage.generate_binary_structure(2, 2)}      # the full 3 x 3 square
 
 
-def _check_map(heatmap, name="heatmap"):
-    if not isinstance(heatmap, np.ndarray) or heatmap.ndim != 2 or heatmap.size == 0:
-        shape = getattr(heatmap, "shape", type(heatmap).__name__)
-        raise ValueError(f"{name} must be a non-empty array of shape (H, W); got {shape}")
-    if not (np.issubdtype(heatmap.dtype, np.integer) or np.issubdtype(heatmap.dtype, np.floating)):
-        raise ValueError(f"{name} must hold real numbers; got dtype {heatmap.dtype}")
-    if np.issubdtype(heatmap.dtype, np.floating) and not np.isfinite(heatmap).all():
-        raise ValueError(f"{name} must be finite; got NaN or infinity")
-
-
-def _check_mask(mask):
-    if not isinstance(mask, np.ndarray) or mask.ndim != 2:
-        shape = getattr(mask, "shape", type(mask).__name__)
-        raise ValueError(f"mask must be an array of shape (H, W); got {shape}")
-    return mask.astype(bool, copy=False)
-
-
-def _check_connectivity(connectivity):
-    if isinstance(connectivity, bool) or connectivity not in (4, 8):
-        raise ValueError(f"connectivity must be 4 or 8; got {connectivity!r}")
-    return int(connectivity)
-
-
 def _first_pixels(labels, n):
     """(n + 1,) int64: the row-major index of the first pixel of each label 1..n ([0]: unused)."""
     ids, index = np.unique(labels.ravel(), return_index=True)            # first occurrences
     first = np.zeros(n + 1, np.int64)
     first[ids] = index
     return first
-
-
-def _check_box(box, name="box"):
-    try:
-        x0, y0, x1, y1 = (operator.index(v) for v in box)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be 4 integers (x0, y0, x1, y1); got {box!r}") from None
-    if x1 < x0 or y1 < y0:
-        raise ValueError(f"{name} (x0, y0, x1, y1) must have x0 <= x1 and y0 <= y1; got {box!r}")
-    return x0, y0, x1, y1
 
 
 def threshold_mask(heatmap, threshold=0.2):
@@ -112,15 +82,13 @@ def threshold_mask(heatmap, threshold=0.2):
     - a constant map c > 0: every pixel when threshold < 1, none when threshold == 1.
     - threshold == 0: the positive pixels; threshold == 1: always empty (nothing exceeds the max).
     """
-    _check_map(heatmap)
-    try:
-        t = float(threshold)
-    except (TypeError, ValueError):
-        t = float("nan")                        # refused just below, with the same message
-    if not 0.0 <= t <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1] (a fraction of the map's max); got {threshold!r}")
+    check_array("heatmap", heatmap, "(H, W)", kinds="fiu", nonempty=True, finite=True)
+    return _threshold_mask(heatmap, check_unit_interval("threshold", threshold))
+
+
+def _threshold_mask(heatmap, threshold):
     values = heatmap.astype(np.float64, copy=False)                      # (H, W)
-    return values > t * values.max()                                     # (H, W) bool
+    return values > threshold * values.max()                             # (H, W) bool
 
 
 def largest_component(mask, connectivity=8):
@@ -140,20 +108,28 @@ def largest_component(mask, connectivity=8):
         Ties (several components of the largest size): the one whose first pixel comes
         first in row-major order (smallest y, then smallest x).
     """
-    mask = _check_mask(mask)
-    labels, n = ndimage.label(mask, structure=_STRUCTURE[_check_connectivity(connectivity)])  # (H, W)
-    if n <= 1:
+    check_array("mask", mask, "(H, W)", kinds="fiub")
+    return _largest_component(mask.astype(bool, copy=False), check_choice("connectivity", connectivity, (4, 8)))
+
+
+def _largest_component(mask, connectivity):
+    labels, num_labels = ndimage.label(mask, structure=_STRUCTURE[connectivity])  # (H, W)
+    if num_labels <= 1:
         return labels == 1                                               # (H, W) bool: the only one, or none
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)                 # (n + 1,), [0] = background
+    sizes = np.bincount(labels.ravel(), minlength=num_labels + 1)        # (num_labels + 1,), [0] = background
     tied = np.flatnonzero(sizes[1:] == sizes[1:].max()) + 1              # labels of the largest size
     if len(tied) == 1:
         return labels == tied[0]                                         # (H, W) bool
-    return labels == tied[np.argmin(_first_pixels(labels, n)[tied])]     # (H, W) bool
+    return labels == tied[np.argmin(_first_pixels(labels, num_labels)[tied])]  # (H, W) bool
 
 
 def bbox_of_mask(mask):
     """The tightest box around the True pixels: (x0, y0, x1, y1) inclusive ints, or None if empty."""
-    mask = _check_mask(mask)
+    check_array("mask", mask, "(H, W)", kinds="fiub")
+    return _bbox_of_mask(mask.astype(bool, copy=False))
+
+
+def _bbox_of_mask(mask):
     ys = np.flatnonzero(mask.any(axis=1))                                # rows holding a pixel
     xs = np.flatnonzero(mask.any(axis=0))                                # columns holding a pixel
     if ys.size == 0:
@@ -175,7 +151,14 @@ def localize(heatmap, threshold=0.2, connectivity=8):
     bbox : (x0, y0, x1, y1) inclusive ints, or None when no pixel passes the threshold
         (for instance a map whose max is <= 0).
     """
-    return bbox_of_mask(largest_component(threshold_mask(heatmap, threshold), connectivity))
+    check_array("heatmap", heatmap, "(H, W)", kinds="fiu", nonempty=True, finite=True)
+    threshold = check_unit_interval("threshold", threshold)
+    return _localize(heatmap, threshold, check_choice("connectivity", connectivity, (4, 8)))
+
+
+def _localize(heatmap, threshold, connectivity):
+    """Unchecked ``localize``: heatmap a finite (H, W) array, threshold in [0, 1], connectivity 4 or 8."""
+    return _bbox_of_mask(_largest_component(_threshold_mask(heatmap, threshold), connectivity))
 
 
 def iou(box_a, box_b):
@@ -184,13 +167,13 @@ def iou(box_a, box_b):
     area = (x1 - x0 + 1) * (y1 - y0 + 1), as the released ``evaluation/compute_overlap.m``
     counts it; the intersection of (0, 0, 9, 9) and (10, 0, 19, 9) is empty, that of
     (0, 0, 9, 9) and (9, 0, 18, 9) one column of 10 pixels. Disjoint boxes give 0.0.
-    ValueError for anything but 4 ints with x0 <= x1 and y0 <= y1.
+    TypeError for anything but integers; ValueError unless 4 of them with x0 <= x1 and y0 <= y1.
 
     >>> iou((0, 0, 9, 9), (5, 5, 14, 14)) == 25 / 175
     True
     """
-    ax0, ay0, ax1, ay1 = _check_box(box_a, "box_a")
-    bx0, by0, bx1, by1 = _check_box(box_b, "box_b")
+    ax0, ay0, ax1, ay1 = check_box("box_a", box_a)
+    bx0, by0, bx1, by1 = check_box("box_b", box_b)
     iw = min(ax1, bx1) - max(ax0, bx0) + 1                               # overlap width in pixels
     ih = min(ay1, by1) - max(ay0, by0) + 1
     if iw <= 0 or ih <= 0:
@@ -205,8 +188,8 @@ def iou(box_a, box_b):
 def largest_component_loop(mask, connectivity=8):
     """Loop twin of ``largest_component``: a breadth-first flood fill from every unvisited
     pixel, in row-major order, keeping the first component of the largest size."""
-    mask = _check_mask(mask)
-    if _check_connectivity(connectivity) == 4:
+    mask = check_array("mask", mask, "(H, W)", kinds="fiub").astype(bool, copy=False)
+    if check_choice("connectivity", connectivity, (4, 8)) == 4:
         steps = [(-1, 0), (0, -1), (0, 1), (1, 0)]
     else:
         steps = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
@@ -238,7 +221,7 @@ def largest_component_loop(mask, connectivity=8):
 
 def bbox_of_mask_loop(mask):
     """Loop twin of ``bbox_of_mask``: the min and max x and y over every True pixel."""
-    mask = _check_mask(mask)
+    mask = check_array("mask", mask, "(H, W)", kinds="fiub").astype(bool, copy=False)
     box = None
     for y, row in enumerate(mask.tolist()):
         for x, on in enumerate(row):
@@ -250,8 +233,8 @@ def bbox_of_mask_loop(mask):
 
 def iou_loop(box_a, box_b):
     """Loop twin of ``iou``: count the pixels in both boxes and in either, one at a time."""
-    ax0, ay0, ax1, ay1 = _check_box(box_a, "box_a")
-    bx0, by0, bx1, by1 = _check_box(box_b, "box_b")
+    ax0, ay0, ax1, ay1 = check_box("box_a", box_a)
+    bx0, by0, bx1, by1 = check_box("box_b", box_b)
     inter = union = 0
     for y in range(min(ay0, by0), max(ay1, by1) + 1):
         for x in range(min(ax0, bx0), max(ax1, bx1) + 1):

@@ -15,7 +15,8 @@ import operator
 import numpy as np
 from scipy import ndimage
 
-from .localize import _STRUCTURE, _check_map, _first_pixels
+from ._checks import check_array
+from .localize import _STRUCTURE, _first_pixels
 
 __all__ = ["RELEASED_THRESHOLDS", "released_code_rects", "localize_released_code"]
 
@@ -140,11 +141,7 @@ def localize_released_code(heatmap, thresholds=RELEASED_THRESHOLDS, clear_frame=
 
 
 def _released_uint8(heatmap):
-    if not isinstance(heatmap, np.ndarray) or not (
-            heatmap.dtype == np.uint8 or np.issubdtype(heatmap.dtype, np.floating)):
-        raise TypeError("heatmap must be a uint8 array (the 0..255 map dt_box reads) or a float "
-                        f"array; got {getattr(heatmap, 'dtype', type(heatmap).__name__)}")
-    _check_map(heatmap)
+    check_array("heatmap", heatmap, "(H, W)", kinds="f", dtypes=(np.uint8,), nonempty=True, finite=True)
     if heatmap.dtype == np.uint8:
         return heatmap
     values = heatmap.astype(np.float64)                                  # (H, W)
@@ -155,12 +152,13 @@ def _released_uint8(heatmap):
 
 
 def _check_thresholds(thresholds):
+    expected = f"thresholds must be 3 ints with 0 < t0 < t1 < t2 < 255; got {thresholds!r}"
     try:
         t = tuple(operator.index(v) for v in thresholds)
     except TypeError:
-        t = ()
+        raise TypeError(expected) from None
     if len(t) != 3 or not 0 < t[0] < t[1] < t[2] < 255:
-        raise ValueError(f"thresholds must be 3 ints with 0 < t0 < t1 < t2 < 255; got {thresholds!r}")
+        raise ValueError(expected)
     return t
 
 

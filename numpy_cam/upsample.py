@@ -32,11 +32,9 @@ import math
 
 import numpy as np
 
+from ._checks import check_array, check_int_range, check_size
+
 __all__ = ["source_coordinates", "interpolation_matrix", "upsample_bilinear", "upsample_bilinear_loop"]
-
-
-def _positive_ints(values):
-    return all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in values)
 
 
 def source_coordinates(n_in, n_out, align_corners=False):
@@ -51,8 +49,10 @@ def source_coordinates(n_in, n_out, align_corners=False):
     >>> source_coordinates(2, 4)[0].tolist(), source_coordinates(2, 3, align_corners=True)[0].tolist()
     ([0.0, 0.25, 0.75, 1.0], [0.0, 0.5, 1.0])
     """
-    if not _positive_ints((n_in, n_out)):
-        raise ValueError(f"n_in and n_out must be positive integers; got ({n_in!r}, {n_out!r})")
+    return _source_coordinates(check_int_range("n_in", n_in, 1), check_int_range("n_out", n_out, 1), align_corners)
+
+
+def _source_coordinates(n_in, n_out, align_corners):
     o = np.arange(n_out, dtype=np.float64)                                # (n_out,)
     if align_corners:
         src = o * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(1)  # (n_out,)
@@ -71,7 +71,12 @@ def interpolation_matrix(n_in, n_out, align_corners=False, dtype=np.float32):
     A : ndarray of shape (n_out, n_in), ``dtype``. Row o holds 1 - w1 at i0 and w1 at i1 of
         ``source_coordinates`` (summed when i0 == i1), so each row sums to 1.
     """
-    _, i0, i1, w1 = source_coordinates(n_in, n_out, align_corners)
+    return _interpolation_matrix(check_int_range("n_in", n_in, 1), check_int_range("n_out", n_out, 1),
+                                 align_corners, dtype)
+
+
+def _interpolation_matrix(n_in, n_out, align_corners, dtype):
+    _, i0, i1, w1 = _source_coordinates(n_in, n_out, align_corners)
     rows = np.arange(n_out)
     a = np.zeros((n_out, n_in))                                           # (n_out, n_in)
     a[rows, i0] = 1 - w1
@@ -83,24 +88,15 @@ def interpolation_matrix(n_in, n_out, align_corners=False, dtype=np.float32):
 def _cached_matrix(n_in, n_out, align_corners, dtype):
     """interpolation_matrix, built once per (sizes, grid, dtype) and read-only: for 7 x 7 ->
     224 x 224, building the two costs ~50 us, the two products using them ~20 us."""
-    a = interpolation_matrix(n_in, n_out, align_corners, dtype)           # (n_out, n_in)
+    a = _interpolation_matrix(n_in, n_out, align_corners, dtype)          # (n_out, n_in)
     a.flags.writeable = False
     return a
 
 
-def _check(maps, size):
-    """maps as an array, the output size (H, W), the output dtype and the working dtype."""
-    maps = np.asarray(maps)
-    if maps.dtype.kind not in "fiub":
-        raise TypeError(f"maps must hold real numbers (float, int or bool); got dtype {maps.dtype}")
-    if maps.ndim < 2:
-        raise ValueError(f"maps must have shape (..., h, w); got shape {maps.shape}")
-    if maps.size == 0:
-        raise ValueError(f"maps must not be empty; got shape {maps.shape}")
-    if not (isinstance(size, (tuple, list)) and len(size) == 2 and _positive_ints(size)):
-        raise ValueError(f"size must be (H, W) with positive integers; got {size!r}")
+def _dtypes(maps):
+    """The output dtype (float stays, int and bool give float32) and the working dtype."""
     out_dtype = maps.dtype if maps.dtype.kind == "f" else np.dtype(np.float32)
-    return maps, (int(size[0]), int(size[1])), out_dtype, np.promote_types(out_dtype, np.float32)
+    return out_dtype, np.promote_types(out_dtype, np.float32)
 
 
 def upsample_bilinear(maps, size, align_corners=False):
@@ -127,9 +123,15 @@ def upsample_bilinear(maps, size, align_corners=False):
     every input value, most by 0, and 0 * inf = nan, so one NaN or inf usually turns the whole
     map into NaN. Check ``np.isfinite(maps).all()`` first if that matters.
     """
-    maps, (out_h, out_w), out_dtype, work = _check(maps, size)
-    a_h = _cached_matrix(maps.shape[-2], out_h, bool(align_corners), work)  # (H, h)
-    a_w = _cached_matrix(maps.shape[-1], out_w, bool(align_corners), work)  # (W, w)
+    maps = check_array("maps", np.asarray(maps), "(..., h, w)", kinds="fiub", nonempty=True)
+    return _upsample_bilinear(maps, check_size("size", size), bool(align_corners))
+
+
+def _upsample_bilinear(maps, size, align_corners):
+    """Unchecked: maps an ndarray (..., h, w), size (H, W) ints, align_corners a bool."""
+    out_dtype, work = _dtypes(maps)
+    a_h = _cached_matrix(maps.shape[-2], size[0], align_corners, work)   # (H, h)
+    a_w = _cached_matrix(maps.shape[-1], size[1], align_corners, work)   # (W, w)
     rows = a_h @ maps.astype(work, copy=False)                            # (..., H, w)
     return (rows @ a_w.T).astype(out_dtype, copy=False)                   # (..., H, W)
 
@@ -149,7 +151,8 @@ def upsample_bilinear_loop(maps, size, align_corners=False):
     the same for the columns. Returns the dtype ``upsample_bilinear`` does. Slow: it exists
     to be read and to check the vectorised version.
     """
-    maps, (out_h, out_w), out_dtype, _ = _check(maps, size)
+    maps = check_array("maps", np.asarray(maps), "(..., h, w)", kinds="fiub", nonempty=True)
+    (out_h, out_w), (out_dtype, _) = check_size("size", size), _dtypes(maps)
     h, w = maps.shape[-2:]
     out = np.zeros(maps.shape[:-2] + (out_h, out_w))                      # (..., H, W)
     for lead in np.ndindex(maps.shape[:-2]):

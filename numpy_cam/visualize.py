@@ -12,12 +12,11 @@ PyTorch code (``pytorch_CAM.py``) used OpenCV's COLORMAP_JET, another piecewise-
 (green at i = 223: 0.131 vs 0.002), 33 or 34 levels in uint8 depending on rounding. That code
 also blends differently (0.3 * colour + 0.5 * image); here it is (1 - alpha) * image + alpha * colour.
 """
-import numbers
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .localize import _check_box
+from ._checks import (check_array, check_box, check_color, check_finite, check_int_range, check_rgb_image,
+                      check_unit_interval)
 
 __all__ = ["JET_CONTROL_POINTS", "jet", "JET", "OPENCV_JET", "apply_colormap", "overlay", "draw_box", "gray", "montage"]
 
@@ -27,14 +26,6 @@ JET_CONTROL_POINTS = {
     "green": ((0.0, 0.0), (0.125, 0.0), (0.375, 1.0), (0.64, 1.0), (0.91, 0.0), (1.0, 0.0)),
     "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
 }
-
-
-def _check_finite(values, name):
-    if values.size and np.isfinite(values.min()) and np.isfinite(values.max()):
-        return                                        # min and max propagate NaN: two cheap passes
-    nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
-    if nan or inf:
-        raise ValueError(f"{name} must be finite; got {nan} NaN and {inf} infinite values")
 
 
 def jet(values):
@@ -55,7 +46,7 @@ def jet(values):
     [[0.0, 0.0, 0.5], [0.5, 0.0, 0.0]]
     """
     v = np.asarray(values, dtype=np.float64)                               # (...)
-    _check_finite(v, "values")
+    check_finite("values", v)
     channels = [np.interp(np.clip(v, 0, 1), *zip(*JET_CONTROL_POINTS[c])) for c in ("red", "green", "blue")]
     return np.stack(channels, axis=-1)                                    # (..., 3)
 
@@ -74,13 +65,6 @@ OPENCV_JET = np.floor(np.clip(1.5 - np.abs(4 * _V[:, None] - np.array([3.0, 2.0,
 OPENCV_JET.flags.writeable = False
 
 
-def _check_rgb(image, name="image"):
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape, dtype = getattr(image, "shape", type(image).__name__), getattr(image, "dtype", None)
-        raise ValueError(f"{name} must be an array of shape (H, W, 3) and dtype uint8 (RGB); "
-                         f"got shape {shape} and dtype {dtype}")
-
-
 def apply_colormap(heatmap, table=JET):
     """Colour a heatmap: pixel value v becomes ``table[round(clip(v, 0, 1) * 255)]``.
 
@@ -96,12 +80,13 @@ def apply_colormap(heatmap, table=JET):
     -------
     rgb : ndarray of shape (H, W, 3), dtype uint8
     """
-    h = np.asarray(heatmap)
-    h = h if h.dtype == np.float32 else h.astype(np.float64)              # (H, W)
-    _check_finite(h, "heatmap")
-    table = np.asarray(table)
-    if table.shape != (256, 3) or table.dtype != np.uint8:
-        raise ValueError(f"table must have shape (256, 3) and dtype uint8; got {table.shape} {table.dtype}")
+    table = check_array("table", np.asarray(table), "(256, 3)", kinds="", dtypes=(np.uint8,))
+    return _apply_colormap(check_finite("heatmap", np.asarray(heatmap)), table)
+
+
+def _apply_colormap(heatmap, table):
+    """Unchecked: heatmap a finite (H, W) array, table a (256, 3) uint8 array."""
+    h = heatmap if heatmap.dtype == np.float32 else heatmap.astype(np.float64)  # (H, W)
     scaled = np.clip(h, 0.0, 1.0)                                         # (H, W), a new array
     scaled *= h.dtype.type(255.0)
     index = np.rint(scaled, out=scaled).astype(np.intp)                   # (H, W) in 0..255
@@ -123,14 +108,19 @@ def overlay(image, heatmap, alpha=0.5, table=JET):
     -------
     rgb : ndarray of shape (H, W, 3), dtype uint8 (computed in float32, rounded half to even)
     """
-    _check_rgb(image)
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}")
-    heatmap = np.asarray(heatmap)
+    check_rgb_image("image", image)
+    alpha = check_unit_interval("alpha", alpha)
+    heatmap = check_finite("heatmap", np.asarray(heatmap))
     if heatmap.shape != image.shape[:2]:
         raise ValueError(f"heatmap must have the image's height and width {image.shape[:2]}; got "
                          f"heatmap of shape {heatmap.shape} for an image of shape {image.shape}")
-    colour = apply_colormap(heatmap, table)                               # (H, W, 3) uint8
+    table = check_array("table", np.asarray(table), "(256, 3)", kinds="", dtypes=(np.uint8,))
+    return _overlay(image, heatmap, alpha, table)
+
+
+def _overlay(image, heatmap, alpha, table=JET):
+    """Unchecked: image (H, W, 3) uint8, heatmap a finite (H, W) array, alpha in [0, 1]."""
+    colour = _apply_colormap(heatmap, table)                              # (H, W, 3) uint8
     blend = image * np.float32(1.0 - alpha)                               # (H, W, 3) float32
     blend += colour * np.float32(alpha)
     return np.rint(blend, out=blend).astype(np.uint8)                     # a convex blend stays in 0..255
@@ -145,7 +135,8 @@ def draw_box(image, bbox, color=(255, 255, 255), width=2):
     bbox : (x0, y0, x1, y1) ints, inclusive, x = column, y = row; or None
         The outline covers columns x0..x1 and rows y0..y1 and grows inwards with ``width``.
         A box partly outside the image is clipped to it (all four sides stay visible); None
-        returns a copy. ValueError: not 4 ints, x1 < x0 or y1 < y0, entirely outside.
+        returns a copy. TypeError: not integers; ValueError: not 4, x1 < x0 or y1 < y0, or
+        entirely outside.
     color : (r, g, b) ints in 0..255
     width : int >= 1, the line width in pixels
 
@@ -153,26 +144,30 @@ def draw_box(image, bbox, color=(255, 255, 255), width=2):
     -------
     rgb : ndarray of shape (H, W, 3), dtype uint8, a new array
     """
-    _check_rgb(image)
+    check_rgb_image("image", image)
+    if bbox is not None:
+        box = check_box("bbox", bbox)
+        height, width_px = image.shape[:2]
+        if box[0] >= width_px or box[1] >= height or box[2] < 0 or box[3] < 0:
+            raise ValueError(f"bbox must overlap the image of {width_px}x{height} pixels; got {bbox!r}")
+        bbox = box
+    return _draw_box(image, bbox, check_color("color", color), check_int_range("width", width, 1))
+
+
+def _draw_box(image, bbox, color=(255, 255, 255), width=2):
+    """Unchecked: bbox None or 4 ints (x0 <= x1, y0 <= y1) overlapping the image, color 3 ints, width >= 1."""
     if bbox is None:
         return image.copy()
-    x0, y0, x1, y1 = _check_box(bbox, "bbox")
+    x0, y0, x1, y1 = bbox
     height, width_px = image.shape[:2]
-    if x0 >= width_px or y0 >= height or x1 < 0 or y1 < 0:
-        raise ValueError(f"bbox {bbox!r} lies entirely outside the image of {width_px}x{height} pixels")
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"width must be an int >= 1; got {width!r}")
-    rgb = tuple(int(c) for c in color if isinstance(c, numbers.Integral) and 0 <= c <= 255)
-    if len(rgb) != 3 or len(color) != 3:
-        raise ValueError(f"color must be 3 ints in 0..255; got {color!r}")
     left, top = max(x0, 0), max(y0, 0)                                   # clipped to the image
     right, bottom = min(x1, width_px - 1), min(y1, height - 1)
     out = image.copy()                                                   # (H, W, 3)
     box = out[top:bottom + 1, left:right + 1]                            # a view: (h, w, 3)
-    box[:width] = rgb                                                    # top edge, growing down
-    box[-width:] = rgb                                                   # bottom edge, growing up
-    box[:, :width] = rgb                                                 # left edge
-    box[:, -width:] = rgb                                                # right edge
+    box[:width] = color                                                  # top edge, growing down
+    box[-width:] = color                                                 # bottom edge, growing up
+    box[:, :width] = color                                               # left edge
+    box[:, -width:] = color                                              # right edge
     return out
 
 
@@ -181,11 +176,8 @@ def gray(values):
 
     values : ndarray of shape (H, W), bool or float in [0, 1] (clipped), finite.
     """
-    v = np.asarray(values)
-    if v.ndim != 2:
-        raise ValueError(f"values must have shape (H, W); got {v.shape}")
-    v = v.astype(np.float64)                                              # (H, W)
-    _check_finite(v, "values")
+    v = check_array("values", np.asarray(values), "(H, W)", kinds="fiub").astype(np.float64)  # (H, W)
+    check_finite("values", v)
     level = np.rint(np.clip(v, 0.0, 1.0) * 255.0).astype(np.uint8)        # (H, W)
     return np.repeat(level[:, :, None], 3, axis=2)                        # (H, W, 3)
 
@@ -219,15 +211,12 @@ def montage(tiles, titles=None, columns=None, side=None, font_size=13):
     if not tiles:
         raise ValueError("tiles must hold at least one image; got none")
     for i, tile in enumerate(tiles):
-        _check_rgb(tile, f"tiles[{i}]")
+        check_rgb_image(f"tiles[{i}]", tile)
     titles = [""] * len(tiles) if titles is None else [str(t) for t in titles]
     if len(titles) != len(tiles):
         raise ValueError(f"titles must have one entry per tile ({len(tiles)}); got {len(titles)}")
-    columns = len(tiles) if columns is None else columns
-    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
-        raise ValueError(f"columns must be an int >= 1; got {columns!r}")
-    if side is not None and (isinstance(side, bool) or not isinstance(side, (int, np.integer)) or side < 1):
-        raise ValueError(f"side must be an int >= 1 or None; got {side!r}")
+    columns = len(tiles) if columns is None else check_int_range("columns", columns, 1)
+    side = None if side is None else check_int_range("side", side, 1)
     images = [Image.fromarray(tile) for tile in tiles]
     if side is not None:
         scales = [side / max(im.size) for im in images]

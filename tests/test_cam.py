@@ -1,4 +1,6 @@
 """Eq. 2 and the normalisation: exact numbers, the CAM identity for every shipped model."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,10 @@ def test_eq2_matches_loop_twin_and_batches():
                                rtol=1e-5, atol=1e-6)
 
 
-GAP_MODELS = sorted(BUILTIN) + sorted(n for n in PACKAGED_WEIGHTS if ARCHITECTURES[n].pooling == "avg")
+GAP_MODELS = [pytest.param(n, marks=pytest.mark.skipif(
+                  importlib.util.find_spec(BUILTIN[n]["package"]) is None,
+                  reason=f"the weights package {BUILTIN[n]['package']} is not installed")) for n in sorted(BUILTIN)
+              ] + sorted(n for n in PACKAGED_WEIGHTS if ARCHITECTURES[n].pooling == "avg")
 
 
 @pytest.mark.parametrize("name", GAP_MODELS)
@@ -59,8 +64,14 @@ def test_cam_identity_fails_for_the_gmp_net():
 def test_top_classes_order_and_ties():
     logits = np.array([[0.1, 3.0, 3.0, -1.0]])
     np.testing.assert_array_equal(C.top_classes(logits, 3), [[1, 2, 0]])
-    with pytest.raises(ValueError, match=r"k must be between 1 and 4; got 5"):
+    with pytest.raises(ValueError, match=r"top_k must be between 1 and 4; got 5"):
         C.top_classes(logits, 5)
+    with pytest.raises(ValueError, match=r"top_k must be between 1 and 4; got 0"):
+        C.top_classes(logits, top_k=0)
+    with pytest.raises(TypeError, match=r"top_k must be an integer; got 2.0"):
+        C.top_classes(logits, 2.0)
+    with pytest.raises(TypeError, match=r"logits must be a NumPy array of shape \(\.\.\., classes\); got list"):
+        C.top_classes([0.1, 3.0], 1)
 
 
 def test_normalize_exact_and_constant():
@@ -72,23 +83,23 @@ def test_normalize_exact_and_constant():
     np.testing.assert_array_equal(m[1], 3.0)                                        # input untouched
 
 
-def test_heatmap_orders_differ_and_stay_in_range():
+def test_to_heatmap_orders_differ_and_stay_in_range():
     cam = RNG.standard_normal((1, 7, 7)).astype(np.float32)
-    a = C.heatmap(cam, (224, 224))
-    b = C.heatmap(cam, (224, 224), order="normalize-first")
+    a = C.to_heatmap(cam, (224, 224))
+    b = C.to_heatmap(cam, (224, 224), order="normalize-first")
     for h in (a, b):
         assert h.shape == (1, 224, 224) and h.dtype == np.float32
         assert h.min() >= 0.0 and h.max() <= 1.0
     assert a.min() == 0.0 and a.max() == 1.0          # normalised last: the full range is reached
     assert 1e-4 < np.abs(a - b).max() < 0.1                                        # ~0.01 apart, not equal
-    r = C.heatmap(cam, (224, 224), relu=True)          # ReLU on the h x w map, before upsampling
-    np.testing.assert_array_equal(r, C.normalize(C.upsample_bilinear(np.maximum(cam, 0), (224, 224))))
+    r = C.to_heatmap(cam, (224, 224), relu=True)       # ReLU on the h x w map, before upsampling
+    np.testing.assert_array_equal(r, C.normalize(numpy_cam.upsample_bilinear(np.maximum(cam, 0), (224, 224))))
     assert np.abs(r - a).max() > 0.1
 
 
-def test_heatmap_same_size_upsample_first_is_plain_normalisation():
+def test_to_heatmap_same_size_upsample_first_is_plain_normalisation():
     cam = RNG.standard_normal((2, 5, 6)).astype(np.float32)
-    np.testing.assert_array_equal(C.heatmap(cam, (5, 6)), C.normalize(cam))
+    np.testing.assert_array_equal(C.to_heatmap(cam, (5, 6)), C.normalize(cam))
 
 
 @pytest.mark.parametrize("args, error, match", [
@@ -97,17 +108,51 @@ def test_heatmap_same_size_upsample_first_is_plain_normalisation():
     ((np.zeros((4, 2, 2), np.float32), np.zeros((3, 4), np.float32), 0), ValueError,
      r"features must have shape \(N, K, h, w\); got \(4, 2, 2\)"),
     ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), 3), ValueError,
-     r"class index 3 is out of range: the model has classes 0..2"),
-    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), -1), ValueError, r"class index -1"),
+     r"class_idx must be between 0 and 2; got 3"),
+    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), -1), ValueError,
+     r"class_idx must be between 0 and 2; got -1"),
+    ((np.zeros((2, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), [[0], [5]]), ValueError,
+     r"class_idx must be between 0 and 2; got 5"),
     ((np.zeros((2, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), [0, 1, 2]), ValueError,
      r"one class per image \(2\); got 3"),
-    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), 1.5), TypeError, r"class_idx must be integers"),
+    ((np.zeros((2, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), np.zeros((3, 1), int)), ValueError,
+     r"class_idx must be an int, N ints or an \(N, J\) array \(N = 2\); got shape \(3, 1\)"),
+    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), 1.5), TypeError,
+     r"class_idx must be an integer; got 1.5"),
+    ((np.zeros((1, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32), [0.0]), TypeError,
+     r"class_idx must be integers; got dtype float64"),
+    ((np.zeros((1, 4, 2, 2), np.int64), np.zeros((3, 4), np.float32), 0), TypeError,
+     r"features must have dtype float; got int64"),
+    (([[[[0.0]]]], np.zeros((3, 1), np.float32), 0), TypeError,
+     r"features must be a NumPy array of shape \(N, K, h, w\); got list"),
 ])
 def test_cam_bad_input(args, error, match):
     with pytest.raises(error, match=match):
         C.class_activation_map(*args)
 
 
-def test_heatmap_bad_order():
-    with pytest.raises(ValueError, match=r"order must be one of"):
-        C.heatmap(np.zeros((1, 2, 2), np.float32), (4, 4), order="sideways")
+def test_cam_loop_twin_takes_one_class_per_image():
+    f, w = np.zeros((2, 4, 2, 2), np.float32), np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"class_idx must be an int or N ints \(N = 2\); got shape \(2, 2\)"):
+        C.class_activation_map_loop(f, w, [[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match=r"class_idx must be between 0 and 2; got 3"):
+        C.class_activation_map_loop(f, w, 3)
+
+
+def test_to_heatmap_bad_input():
+    cam = np.zeros((1, 2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"order must be 'upsample-first' or 'normalize-first'; got 'sideways'"):
+        C.to_heatmap(cam, (4, 4), order="sideways")
+    with pytest.raises(ValueError, match=r"size must be \(H, W\) with positive integers; got \(0, 4\)"):
+        C.to_heatmap(cam, (0, 4))
+    with pytest.raises(ValueError, match=r"cam must have shape \(\.\.\., h, w\); got \(2,\)"):
+        C.to_heatmap(np.zeros(2), (4, 4))
+
+
+def test_normalize_bad_input():
+    with pytest.raises(ValueError, match=r"maps must have shape \(\.\.\., H, W\); got \(3,\)"):
+        C.normalize(np.zeros(3))
+    with pytest.raises(ValueError, match=r"maps must not be empty; got shape \(0, 2\)"):
+        C.normalize(np.zeros((0, 2)))
+    with pytest.raises(TypeError, match=r"maps must have dtype float, int or bool; got complex128"):
+        C.normalize(np.zeros((2, 2), complex))

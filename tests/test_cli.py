@@ -68,7 +68,8 @@ def test_folder_with_progress_and_input_unchanged(capsys, tmp_path):
     before = {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in os.listdir(folder)}
     code, out, err = run(capsys, folder, "--json", "--out", tmp_path / "out")
     assert code == 0
-    assert [json.loads(l)["image"] for l in out.splitlines()] == [str(folder / "chelsea.png"), str(folder / "coffee.png")]
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["image"] for r in records] == [str(folder / "chelsea.png"), str(folder / "coffee.png")]
     assert "[1/2]" in err and "[2/2]" in err
     assert sorted(os.listdir(tmp_path / "out")) == ["chelsea_cam.png", "coffee_cam.png"]
     assert before == {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in os.listdir(folder)}
@@ -146,11 +147,66 @@ def test_decompression_bomb_is_refused(capsys, monkeypatch, tmp_path):
     ([COFFEE, "--threshold", "1.5"], "--threshold must be between 0 and 1; got 1.5"),
     ([COFFEE, "--threshold", "-0.1"], "--threshold must be between 0 and 1"),
     ([COFFEE, "--alpha", "2"], "--alpha must be between 0 and 1; got 2.0"),
+    ([COFFEE, "--alpha", "nan"], "--alpha must be between 0 and 1; got nan"),
+    ([COFFEE, "--alpha", "half"], "--alpha must be a number between 0 and 1; got 'half'"),
+    ([COFFEE, "--top-k", "-1"], "--top-k must be between 1 and 1000; got -1"),
     ([COFFEE, "--model", "resnet9000"], "unknown model 'resnet9000'"),
     ([COFFEE, "--top-k", "x"], "invalid int value: 'x'"),
 ])
 def test_bad_arguments(capsys, tmp_path, argv, message):
     assert_bad(capsys, argv + ["--out", tmp_path], message, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threshold", "1.5"], "numpy-cam: error: --threshold must be between 0 and 1; got 1.5\n"),
+    (["--alpha", "2"], "numpy-cam: error: --alpha must be between 0 and 1; got 2.0\n"),
+    (["--top-k", "0"], "numpy-cam: error: --top-k must be between 1 and 1000; got 0\n"),
+])
+def test_option_messages_are_exactly_the_readme_table(capsys, tmp_path, argv, message):
+    """The whole line, not a part: no "argument --alpha: " prefix, no second check's wording."""
+    code, out, err = run(capsys, COFFEE, *argv, "--out", tmp_path)
+    assert (code, out, err) == (2, "", message)
+
+
+def test_each_option_is_checked_once(capsys, tmp_path, monkeypatch):
+    """--alpha and --threshold are checked by their argparse type, --top-k after the model loads;
+    what the command calls below does not check them again."""
+    from numpy_cam import _checks
+    calls = []
+    for name in ("check_unit_interval", "check_int_range"):
+        real = getattr(_checks, name)
+        def spy(option, value, *rest, real=real):
+            calls.append(option)
+            return real(option, value, *rest)
+        for module in ("numpy_cam.cli", "numpy_cam.explain", "numpy_cam.localize", "numpy_cam.visualize",
+                       "numpy_cam.cam", "numpy_cam.models.model"):
+            if hasattr(sys.modules[module], name):
+                monkeypatch.setattr(f"{module}.{name}", spy)
+    code, _, err = run(capsys, COFFEE, "--alpha", "0.4", "--threshold", "0.3", "--top-k", "3", "--out", tmp_path)
+    assert code == 0, err
+    assert sorted(calls) == ["--alpha", "--threshold", "--top-k"]
+
+
+def test_version(capsys):
+    code, out, err = run(capsys, "--version")
+    assert (code, out, err) == (0, f"numpy-cam {numpy_cam.__version__}\n", "")
+
+
+def test_help_names_the_subcommands(capsys):
+    code, out, err = run(capsys, "-h")
+    assert code == 0 and err == "" and out.startswith("usage: numpy-cam ")
+    lines = out.splitlines()
+    for name in ("explain", "export"):
+        (line,) = [line for line in lines if line.strip().startswith(f"numpy-cam {name} ")]
+        assert len(line.split("  ")) > 1                                     # the command, then what it does
+    assert "--version" in out
+
+
+@pytest.mark.parametrize("subcommand, usage", [("explain", "usage: numpy-cam explain "),
+                                               ("export", "usage: numpy-cam export ")])
+def test_subcommand_help(capsys, subcommand, usage):
+    code, out, err = run(capsys, subcommand, "-h")
+    assert code == 0 and err == "" and out.startswith(usage)
 
 
 def test_folder_without_images(capsys, tmp_path):

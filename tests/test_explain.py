@@ -1,4 +1,4 @@
-"""numpy-cam explain: one figure of every step, for both bundled photos."""
+"""explain_image and numpy-cam explain: one figure of every step; each argument checked once."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -6,6 +6,11 @@ from PIL import Image
 import numpy_cam
 from numpy_cam.cli import main
 from numpy_cam.explain import explain_figure
+
+
+@pytest.fixture(scope="module")
+def model():
+    return numpy_cam.load_model()
 
 
 @pytest.mark.parametrize("photo, top1", [("coffee.png", {967}), ("chelsea.png", {281, 282, 285})])
@@ -19,8 +24,7 @@ def test_explain_writes_the_figure_for_both_photos(tmp_path, capsys, photo, top1
         assert im.mode == "RGB" and im.width > 1000 and im.height > 500
 
 
-def test_the_figure_shows_the_identity_and_the_largest_terms():
-    model = numpy_cam.load_model()
+def test_the_figure_shows_the_identity_and_the_largest_terms(model):
     figure, numbers = explain_figure(model, numpy_cam.DATA / "coffee.png")
     assert figure.dtype == np.uint8 and figure.ndim == 3
     assert numbers["class"] == 967 and abs(numbers["logit"] - numbers["mean_cam_plus_bias"]) < 1e-4
@@ -38,3 +42,62 @@ def test_explain_bad_input(tmp_path, capsys, monkeypatch, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("numpy-cam: error: ") and message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+CHECKED_MODULES = ("numpy_cam.cli", "numpy_cam.explain", "numpy_cam.cam", "numpy_cam.localize",
+                   "numpy_cam.visualize", "numpy_cam.upsample", "numpy_cam.models.model")
+
+
+@pytest.fixture
+def checked(monkeypatch):
+    """The names of the scalar arguments checked (by _checks' helpers) while the test runs."""
+    import sys
+    from numpy_cam import _checks
+    calls = []
+    for helper in ("check_unit_interval", "check_int_range", "check_choice"):
+        real = getattr(_checks, helper)
+
+        def spy(name, value, *rest, real=real):
+            calls.append(name)
+            return real(name, value, *rest)
+        for module in CHECKED_MODULES:
+            if hasattr(sys.modules[module], helper):
+                monkeypatch.setattr(f"{module}.{helper}", spy)
+    return calls
+
+
+def test_explain_image_checks_each_argument_once(model, checked):
+    result = numpy_cam.explain_image(model, numpy_cam.DATA / "coffee.png", class_idx=967, top_k=3,
+                                     threshold=0.3, alpha=0.4, connectivity=4)
+    assert result.class_idx == 967 and len(result.top) == 3
+    assert sorted(checked) == ["alpha", "class_idx", "connectivity", "threshold", "top_k"]
+
+
+def test_the_explain_command_checks_nothing_twice(tmp_path, capsys, checked):
+    assert main(["explain", str(numpy_cam.DATA / "coffee.png"), "--out", str(tmp_path / "fig.png")]) == 0
+    assert checked == []                        # its --class is resolved by the command itself
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"top_k": 0}, ValueError, r"top_k must be between 1 and 1000; got 0"),
+    ({"top_k": 2.0}, TypeError, r"top_k must be an integer; got 2.0"),
+    ({"class_idx": 1000}, ValueError, r"class_idx must be between 0 and 999; got 1000"),
+    ({"class_idx": "967"}, TypeError, r"class_idx must be an integer; got '967'"),
+    ({"threshold": 1.5}, ValueError, r"threshold must be between 0 and 1; got 1.5"),
+    ({"alpha": -0.5}, ValueError, r"alpha must be between 0 and 1; got -0.5"),
+    ({"alpha": "0.5"}, TypeError, r"alpha must be a number between 0 and 1; got '0.5'"),
+    ({"connectivity": 6}, ValueError, r"connectivity must be 4 or 8; got 6"),
+])
+def test_explain_image_bad_arguments(model, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        numpy_cam.explain_image(model, numpy_cam.DATA / "coffee.png", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"top_weights": 0}, ValueError, r"top_weights must be between 1 and 1280; got 0"),
+    ({"class_idx": -1}, ValueError, r"class_idx must be between 0 and 999; got -1"),
+    ({"threshold": float("nan")}, ValueError, r"threshold must be between 0 and 1; got nan"),
+])
+def test_explain_figure_bad_arguments(model, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        explain_figure(model, numpy_cam.DATA / "coffee.png", **kwargs)

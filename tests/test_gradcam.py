@@ -60,6 +60,22 @@ def test_gradient_matches_torch_autograd():
         np.testing.assert_allclose(score_gradient(f, w, 1, pooling), t.grad.numpy(), atol=1e-6)
 
 
-def test_bad_pooling():
+@pytest.mark.parametrize("function", [score_gradient, grad_cam])
+def test_bad_pooling(function):
     with pytest.raises(ValueError, match=r"pooling must be 'avg' or 'max'; got 'mean'"):
-        score_gradient(np.zeros((1, 2, 2, 2)), np.zeros((3, 2)), 0, pooling="mean")
+        function(np.zeros((1, 2, 2, 2)), np.zeros((3, 2)), 0, pooling="mean")
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((np.zeros((1, 2, 2, 2)), np.zeros((3, 2)), 3), ValueError, r"class_idx must be between 0 and 2; got 3"),
+    ((np.zeros((2, 2, 2, 2)), np.zeros((3, 2)), [[0, 1], [1, 2]]), ValueError,
+     r"class_idx must be an int or N ints \(N = 2\); got shape \(2, 2\)"),
+    ((np.zeros((1, 2, 2)), np.zeros((3, 2)), 0), ValueError,
+     r"features must have shape \(N, K, h, w\); got \(1, 2, 2\)"),
+    ((np.zeros((1, 2, 2, 2)), np.zeros((3, 5)), 0), ValueError,
+     r"fc_weight must have shape \(classes, 2\); got \(3, 5\)"),
+])
+@pytest.mark.parametrize("function", [score_gradient, grad_cam])
+def test_bad_input(function, args, error, match):
+    with pytest.raises(error, match=match):
+        function(*args)

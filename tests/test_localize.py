@@ -89,8 +89,12 @@ def test_mask_and_connectivity_are_checked():
         largest_component(DIAGONAL_VS_L, 6)
     with pytest.raises(ValueError, match="connectivity must be 4 or 8"):
         largest_component_loop(DIAGONAL_VS_L, True)
-    with pytest.raises(ValueError, match=r"mask must be an array of shape \(H, W\); got \(2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"mask must have shape \(H, W\); got \(2, 3, 4\)"):
         bbox_of_mask(np.zeros((2, 3, 4), bool))
+    with pytest.raises(TypeError, match=r"mask must be a NumPy array of shape \(H, W\); got list"):
+        largest_component([[True]])
+    with pytest.raises(TypeError, match=r"mask must have dtype float, int or bool; got <U1"):
+        bbox_of_mask_loop(np.array([["a"]]))
 
 
 # ------------------------------------------------------------------------------- threshold
@@ -130,11 +134,12 @@ def test_threshold_is_strict_at_the_boundary():
     np.testing.assert_array_equal(threshold_mask(heat32, 0.5), [[True, False], [False, False]])
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "high", None])
-def test_threshold_outside_unit_interval_is_refused(bad):
-    with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\].*got " + repr(bad)[:4]):
+@pytest.mark.parametrize("bad, error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                                        ("high", TypeError), (None, TypeError), (True, TypeError)])
+def test_threshold_outside_unit_interval_is_refused(bad, error):
+    with pytest.raises(error, match=r"threshold must be (a number )?between 0 and 1; got " + repr(bad)[:4]):
         threshold_mask(HEAT, bad)
-    with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\]"):
+    with pytest.raises(error, match=r"threshold must be (a number )?between 0 and 1"):
         localize(HEAT, bad)
 
 
@@ -153,8 +158,12 @@ def test_constant_and_non_positive_maps():
 def test_map_is_checked_and_not_mutated():
     with pytest.raises(ValueError, match="heatmap must be finite"):
         localize(np.array([[1.0, np.nan]]))
-    with pytest.raises(ValueError, match=r"shape \(H, W\); got \(1, 2, 2\)"):
+    with pytest.raises(ValueError, match=r"heatmap must have shape \(H, W\); got \(1, 2, 2\)"):
         localize(np.ones((1, 2, 2)))
+    with pytest.raises(ValueError, match=r"heatmap must not be empty; got shape \(0, 3\)"):
+        threshold_mask(np.ones((0, 3)))
+    with pytest.raises(TypeError, match=r"heatmap must have dtype float or int; got bool"):
+        localize(np.ones((2, 2), bool))
     heat = HEAT.copy()
     localize(heat)
     np.testing.assert_array_equal(heat, HEAT)
@@ -191,19 +200,19 @@ def test_iou_symmetric_and_equal_to_its_loop_twin():
         assert 0.0 <= iou(a, b) <= 1.0
 
 
-@pytest.mark.parametrize("bad, message", [
-    ((5, 0, 4, 9), "x0 <= x1 and y0 <= y1"),
-    ((0, 5, 9, 4), "x0 <= x1 and y0 <= y1"),
-    ((0, 0, 9), "4 integers"),
-    ((0.5, 0, 9, 9), "4 integers"),
-    (None, "4 integers"),
+@pytest.mark.parametrize("bad, error, message", [
+    ((5, 0, 4, 9), ValueError, r"box_a \(x0, y0, x1, y1\) must have x0 <= x1 and y0 <= y1; got \(5, 0, 4, 9\)"),
+    ((0, 5, 9, 4), ValueError, "x0 <= x1 and y0 <= y1"),
+    ((0, 0, 9), ValueError, r"box_a must be 4 integers \(x0, y0, x1, y1\); got \(0, 0, 9\)"),
+    ((0.5, 0, 9, 9), TypeError, "box_a must be 4 integers"),
+    (None, TypeError, "box_a must be 4 integers"),
 ])
-def test_malformed_boxes_are_refused(bad, message):
-    with pytest.raises(ValueError, match=message):
+def test_malformed_boxes_are_refused(bad, error, message):
+    with pytest.raises(error, match=message):
         iou(bad, (0, 0, 9, 9))
-    with pytest.raises(ValueError, match="box_b"):
+    with pytest.raises(error, match="box_b"):
         iou((0, 0, 9, 9), bad)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         iou_loop(bad, (0, 0, 9, 9))
 
 

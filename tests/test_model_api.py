@@ -1,10 +1,12 @@
 """The public API of load_model / Model: bad input gets a clear error, exported files load."""
+import re
+
 import numpy as np
 import pytest
+from PIL import Image
 
 import numpy_cam
 from numpy_cam.io import checkpoint
-from numpy_cam.models import efficientnet_lite
 
 
 @pytest.fixture(scope="module")
@@ -23,30 +25,85 @@ def x_ok(*shape):
     return np.random.default_rng(3).uniform(-1, 1, shape).astype(np.float32)
 
 
+HINT = r" \(an image\? use Model.preprocess\)"
+
+
 @pytest.mark.parametrize("x, error, match", [
-    (np.zeros((224, 224, 3), np.float32), ValueError, r"x must have shape \(N, 3, H, W\); got \(224, 224, 3\) \(an image\?"),
-    (np.zeros((1, 1, 32, 32), np.float32), ValueError, r"x must have shape \(N, 3, H, W\); got \(1, 1, 32, 32\)"),
-    (np.zeros((1, 3, 32, 32), np.float64), ValueError, r"x must have dtype float32; got float64"),
-    (np.zeros((1, 3, 32, 32), np.uint8), ValueError, r"x must have dtype float32; got uint8"),
-    (np.full((1, 3, 32, 32), 255, np.float32), ValueError, r"x must be preprocessed .* got values in \[255, 255\]"),
-    (np.full((1, 3, 32, 32), np.nan, np.float32), ValueError, r"x must be finite"),
-    (np.zeros((0, 3, 32, 32), np.float32), ValueError, r"x must not be empty"),
-    ([[1.0]], TypeError, r"x must be a NumPy array"),
+    (np.zeros((224, 224, 3), np.float32), ValueError, r"x must have shape \(N, 3, H, W\); got \(224, 224, 3\)" + HINT),
+    (np.zeros((1, 224, 224, 3), np.float32), ValueError, r"got \(1, 224, 224, 3\)" + HINT),
+    (np.zeros((2, 64, 64, 3), np.float64), ValueError, r"got \(2, 64, 64, 3\)" + HINT),
+    (np.zeros((1, 1, 32, 32), np.float32), ValueError, r"x must have shape \(N, 3, H, W\); got \(1, 1, 32, 32\)$"),
+    (np.zeros((1, 3, 32, 32), np.uint8), TypeError, r"x must have dtype float32 or float64; got uint8" + HINT),
+    (np.zeros((224, 224, 3), np.uint8), TypeError, r"x must have dtype float32 or float64; got uint8" + HINT),
+    (np.zeros((1, 3, 32, 32), np.int64), TypeError, r"got int64" + HINT),
+    (np.zeros((1, 3, 32, 32), np.float16), TypeError, r"x must have dtype float32 or float64; got float16$"),
+    (np.full((1, 3, 32, 32), np.nan, np.float32), ValueError, r"x must be finite; got 3072 NaN and 0 infinite values"),
+    (np.full((1, 3, 32, 32), np.inf, np.float64), ValueError, r"x must be finite; got 0 NaN and 3072 infinite"),
+    (np.zeros((0, 3, 32, 32), np.float32), ValueError, r"x must not be empty; got shape \(0, 3, 32, 32\)"),
+    (np.zeros((1, 3, 0, 32), np.float32), ValueError, r"x must not be empty"),
+    ([[1.0]], TypeError, r"x must be a NumPy array of shape \(N, 3, H, W\); got list"),
 ])
 def test_features_rejects_bad_x(model, x, error, match):
     with pytest.raises(error, match=match):
         model.features(x)
+    with pytest.raises(error, match=match):
+        model.stages(x)
+
+
+@pytest.fixture(scope="module")
+def coffee_x(model):
+    return model.preprocess(numpy_cam.DATA / "coffee.png")                 # (1, 3, 224, 224) float32
+
+
+def test_features_accepts_any_finite_float_input(model, coffee_x):
+    """Scaled, noisy and otherwise normalised inputs are computed as given (no range refusal)."""
+    noise = np.random.default_rng(0).normal(0, 3, coffee_x.shape).astype(np.float32)
+    for x in (1.5 * coffee_x, noise, coffee_x * 0.2 + 0.7, -coffee_x, x_ok(1, 3, 1, 1)):
+        f = model.features(x)
+        assert f.dtype == np.float32 and np.isfinite(f).all() and f.shape[:2] == (1, model.num_maps)
+    assert model.features(x_ok(2, 3, 1, 1)).shape == (2, 1280, 1, 1)        # 1 x 1 fits: every conv pads
+    assert not np.array_equal(model.features(1.5 * coffee_x), model.features(coffee_x))
+
+
+def test_pixels_on_the_0_255_scale_warn(model, coffee_x):
+    pixels = np.asarray(Image.open(numpy_cam.DATA / "coffee.png").convert("RGB").resize((224, 224)), np.float32)
+    x = np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])             # (1, 3, 224, 224), 0..255: not preprocessed
+    with pytest.warns(UserWarning, match=r"x looks like pixels on the 0..255 scale: values in \[0, 255\], where "
+                                         r"preprocessed values lie in \[-0.9922, 1\] .*\(use Model.preprocess\)"):
+        f = model.features(x)
+    assert f.dtype == np.float32                                            # a warning, not a refusal
+    with pytest.warns(UserWarning, match="0..255 scale"):
+        model.stages(np.full((1, 3, 32, 32), 2.01, np.float32))             # just above 2 x the max, 1.0
+    model.features(np.full((1, 3, 32, 32), 2.0, np.float32))                # 2 x the max: no warning (error here)
+    model.features(coffee_x * 2)
+
+
+def test_float64_in_float64_out_agrees_with_float32(model, coffee_x):
+    """Every stage in float64 agrees with float32 to float32's error: 1e-4 x the stage's max |value|."""
+    s32, s64 = model.stages(coffee_x), model.stages(coffee_x.astype(np.float64))
+    assert list(s32) == list(s64)
+    for name in s32:
+        assert s32[name].dtype == np.float32 and s64[name].dtype == np.float64, name
+        scale = float(np.abs(s64[name]).max())
+        np.testing.assert_allclose(s32[name], s64[name], rtol=0, atol=1e-4 * scale, err_msg=name)
+    f64 = model.features(coffee_x.astype(np.float64))
+    assert f64.dtype == np.float64 and model.classify(f64).dtype == np.float64
+    np.testing.assert_array_equal(f64, s64["features"])
 
 
 def test_classify_rejects_wrong_feature_shape(model):
     with pytest.raises(ValueError, match=r"features must have shape \(N, 1280, h, w\); got \(1, 320, 7, 7\)"):
         model.classify(np.zeros((1, 320, 7, 7), np.float32))
+    with pytest.raises(TypeError, match=r"features must have dtype float; got int64"):
+        model.classify(np.zeros((1, 1280, 7, 7), np.int64))
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32),
-                                 np.zeros((10, 10, 4), np.uint8)])
-def test_preprocess_rejects_bad_image_arrays(model, bad):
-    with pytest.raises(ValueError, match=r"an image array must have shape \(H, W, 3\) and dtype uint8"):
+@pytest.mark.parametrize("bad, error", [(np.zeros((10, 10), np.uint8), ValueError),
+                                        (np.zeros((10, 10, 3), np.float32), TypeError),
+                                        (np.zeros((10, 10, 4), np.uint8), ValueError)])
+def test_preprocess_rejects_bad_image_arrays(model, bad, error):
+    with pytest.raises(error, match=r"image must be an array of shape \(H, W, 3\) and dtype uint8 \(RGB\); "
+                                    + re.escape(f"got shape {bad.shape} and dtype {bad.dtype}")):
         model.preprocess(bad)
 
 
@@ -59,14 +116,15 @@ def test_preprocess_accepts_array_and_pil(model):
     assert a.min() >= -127 / 128 and a.max() <= 1.0
 
 
-@pytest.mark.parametrize("top_k", [0, 1001, -1])
-def test_predict_rejects_bad_top_k(model, top_k):
-    with pytest.raises(ValueError, match=r"top_k must be between 1 and 1000"):
+@pytest.mark.parametrize("top_k, error", [(0, ValueError), (1001, ValueError), (-1, ValueError), (2.5, TypeError)])
+def test_predict_rejects_bad_top_k(model, top_k, error):
+    with pytest.raises(error, match=rf"top_k must be (between 1 and 1000|an integer); got {top_k}"):
         model.predict(np.zeros((64, 64, 3), np.uint8), top_k=top_k)
 
 
 def test_unknown_model_name():
-    with pytest.raises(ValueError, match=r"unknown model 'resnet9000': expected a model name \(efficientnet_lite0, small_gap, small_gmp\)"):
+    with pytest.raises(ValueError, match=r"unknown model 'resnet9000': expected a model name "
+                       r"\(efficientnet_lite0, efficientnet_lite1, efficientnet_lite2, small_gap, small_gmp\)"):
         numpy_cam.load_model("resnet9000")
 
 
@@ -135,9 +193,3 @@ def test_builtin_checkpoint_is_checked_against_its_sha256(monkeypatch, tmp_path)
     monkeypatch.setattr(numpy_cam.models, "builtin_checkpoint_path", lambda name: str(fake))
     with pytest.raises(checkpoint.CheckpointError, match=r"fake.pth has SHA-256 .* expected 579344248a93e230"):
         numpy_cam.load_model("efficientnet_lite0")
-
-
-def test_block_table_matches_the_paper_of_the_architecture():
-    strides = [s for _, _, s, _, _, _ in efficientnet_lite.BLOCKS]
-    assert len(efficientnet_lite.BLOCKS) == 16 and np.prod(strides) * 2 == 32   # 32x downsampling
-    assert efficientnet_lite.BLOCKS[-1][-1] == 320

@@ -3,6 +3,8 @@
 The expected boxes were derived by hand from the steps in the docstring of
 ``released_code_rects``; each test says how.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -117,15 +119,20 @@ def test_released_code_nothing_found():
     assert localize_released_code(-np.ones((20, 20))) is None                  # float, max <= 0
 
 
-@pytest.mark.parametrize("bad", [(100, 20, 110), (0, 100, 110), (20, 100, 255), (20, 100), (20, 100.5, 110)])
-def test_released_code_thresholds_are_checked(bad):
-    with pytest.raises(ValueError, match=r"thresholds must be 3 ints with 0 < t0 < t1 < t2 < 255"):
+@pytest.mark.parametrize("bad, error", [((100, 20, 110), ValueError), ((0, 100, 110), ValueError),
+                                        ((20, 100, 255), ValueError), ((20, 100), ValueError),
+                                        ((20, 100.5, 110), TypeError), (20, TypeError)])
+def test_released_code_thresholds_are_checked(bad, error):
+    expected = "thresholds must be 3 ints with 0 < t0 < t1 < t2 < 255; got " + repr(bad)
+    with pytest.raises(error, match=re.escape(expected)):
         released_code_rects(np.zeros((20, 20), np.uint8), bad)
 
 
 def test_released_code_heatmap_is_checked_and_not_mutated():
-    with pytest.raises(TypeError, match="uint8 array .* or a float array; got int64"):
+    with pytest.raises(TypeError, match="heatmap must have dtype uint8 or float; got int64"):
         released_code_rects(np.zeros((20, 20), np.int64))
+    with pytest.raises(ValueError, match=r"heatmap must have shape \(H, W\); got \(2, 20, 20\)"):
+        localize_released_code(np.zeros((2, 20, 20)))
     with pytest.raises(ValueError, match="heatmap must be finite"):
         released_code_rects(np.full((20, 20), np.inf))
     heat = square_map(20, 20, 200, (2, 9), (0, 7))

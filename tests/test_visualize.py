@@ -94,8 +94,10 @@ def test_apply_colormap_refuses_non_finite(bad, match):
 
 
 def test_apply_colormap_refuses_bad_table():
-    with pytest.raises(ValueError, match=r"table must have shape \(256, 3\) and dtype uint8"):
+    with pytest.raises(ValueError, match=r"table must have shape \(256, 3\); got \(128, 3\)"):
         apply_colormap(np.zeros((2, 2)), JET[:128])
+    with pytest.raises(TypeError, match=r"table must have dtype uint8; got float64"):
+        overlay(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2)), table=JET / 255.0)
 
 
 # -- overlay --------------------------------------------------------------------------------
@@ -129,15 +131,18 @@ def test_overlay_shape_mismatch():
         overlay(np.zeros((4, 3, 3), np.uint8), np.zeros((3, 4)))
 
 
-@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan"), "0.5", None, True])
-def test_overlay_bad_alpha(alpha):
-    with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]; got " + repr(alpha)[:3]):
+@pytest.mark.parametrize("alpha, error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                                          ("0.5", TypeError), (None, TypeError), (True, TypeError)])
+def test_overlay_bad_alpha(alpha, error):
+    with pytest.raises(error, match=r"alpha must be (a number )?between 0 and 1; got " + repr(alpha)[:3]):
         overlay(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2)), alpha=alpha)
 
 
 def test_overlay_bad_image():
-    with pytest.raises(ValueError, match=r"\(H, W, 3\) and dtype uint8.*got shape \(2, 2, 3\) and dtype float64"):
+    with pytest.raises(TypeError, match=r"\(H, W, 3\) and dtype uint8.*got shape \(2, 2, 3\) and dtype float64"):
         overlay(np.zeros((2, 2, 3)), np.zeros((2, 2)))
+    with pytest.raises(TypeError, match=r"image must be an array of shape \(H, W, 3\) .*got shape list and dtype None"):
+        overlay([[[0, 0, 0]]], np.zeros((1, 1)))
     with pytest.raises(ValueError, match=r"got shape \(1, 2, 2, 3\) and dtype uint8"):
         draw_box(np.zeros((1, 2, 2, 3), np.uint8), None)
 
@@ -207,29 +212,32 @@ def test_draw_box_clips_to_the_image():
     np.testing.assert_array_equal(out.any(axis=2), outline(6, 7, 0, 2, 6, 5))
 
 
-@pytest.mark.parametrize("bbox, match", [
-    ((1, 2, 3), "bbox must be 4 integers"),
-    ((0.0, 0, 1, 1), "bbox must be 4 integers"),
-    ("abcd", "bbox must be 4 integers"),
-    ((3, 0, 1, 2), "x0 <= x1 and y0 <= y1"),
-    ((0, 3, 2, 1), "x0 <= x1 and y0 <= y1"),
-    ((7, 0, 9, 2), "entirely outside the image of 7x6 pixels"),
-    ((-5, -5, -1, 3), "entirely outside"),
+@pytest.mark.parametrize("bbox, error, match", [
+    ((1, 2, 3), ValueError, r"bbox must be 4 integers \(x0, y0, x1, y1\); got \(1, 2, 3\)"),
+    ((0.0, 0, 1, 1), TypeError, "bbox must be 4 integers"),
+    ("abcd", TypeError, "bbox must be 4 integers"),
+    ((3, 0, 1, 2), ValueError, "x0 <= x1 and y0 <= y1"),
+    ((0, 3, 2, 1), ValueError, "x0 <= x1 and y0 <= y1"),
+    ((7, 0, 9, 2), ValueError, r"bbox must overlap the image of 7x6 pixels; got \(7, 0, 9, 2\)"),
+    ((-5, -5, -1, 3), ValueError, "bbox must overlap the image"),
 ])
-def test_draw_box_bad_bbox(bbox, match):
-    with pytest.raises(ValueError, match=match):
+def test_draw_box_bad_bbox(bbox, error, match):
+    with pytest.raises(error, match=match):
         draw_box(np.zeros((6, 7, 3), np.uint8), bbox)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"width": 0}, "width must be an int >= 1; got 0"),
-    ({"width": 1.5}, "width must be an int >= 1"),
-    ({"color": (256, 0, 0)}, r"color must be 3 ints in 0..255; got \(256, 0, 0\)"),
-    ({"color": (1, 2)}, "color must be 3 ints"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"width": 0}, ValueError, "width must be >= 1; got 0"),
+    ({"width": 1.5}, TypeError, "width must be an integer; got 1.5"),
+    ({"color": (256, 0, 0)}, ValueError, r"color must be 3 ints in 0..255; got \(256, 0, 0\)"),
+    ({"color": (1, 2)}, ValueError, "color must be 3 ints"),
+    ({"color": (1.0, 2, 3)}, TypeError, r"color must be 3 ints in 0..255; got \(1.0, 2, 3\)"),
 ])
-def test_draw_box_bad_style(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_draw_box_bad_style(kwargs, error, match):
+    with pytest.raises(error, match=match):
         draw_box(np.zeros((6, 7, 3), np.uint8), (1, 1, 3, 3), **kwargs)
+    with pytest.raises(error, match=match):                             # checked with no box too
+        draw_box(np.zeros((6, 7, 3), np.uint8), None, **kwargs)
 
 
 # -- save_png -------------------------------------------------------------------------------
@@ -336,13 +344,15 @@ def test_montage_titles_fit():
     assert (np.asarray(wide)[8:27] != 255).any()                             # the title is drawn
 
 
-@pytest.mark.parametrize("tiles, kwargs, message", [
-    ([], {}, "tiles must hold at least one image; got none"),
-    ([np.zeros((4, 4), np.uint8)], {}, r"tiles\[0\] must be an array of shape \(H, W, 3\) and dtype uint8"),
-    ([np.zeros((4, 4, 3), np.uint8)], {"titles": ["a", "b"]}, r"one entry per tile \(1\); got 2"),
-    ([np.zeros((4, 4, 3), np.uint8)], {"columns": 0}, "columns must be an int >= 1; got 0"),
-    ([np.zeros((4, 4, 3), np.uint8)], {"side": 2.5}, "side must be an int >= 1 or None; got 2.5"),
+@pytest.mark.parametrize("tiles, kwargs, error, message", [
+    ([], {}, ValueError, "tiles must hold at least one image; got none"),
+    ([np.zeros((4, 4), np.uint8)], {}, ValueError, r"tiles\[0\] must be an array of shape \(H, W, 3\) and dtype uint8"),
+    ([np.zeros((4, 4, 3))], {}, TypeError, r"tiles\[0\] must be an array .* got shape \(4, 4, 3\) and dtype float64"),
+    ([np.zeros((4, 4, 3), np.uint8)], {"titles": ["a", "b"]}, ValueError, r"one entry per tile \(1\); got 2"),
+    ([np.zeros((4, 4, 3), np.uint8)], {"columns": 0}, ValueError, "columns must be >= 1; got 0"),
+    ([np.zeros((4, 4, 3), np.uint8)], {"side": 0}, ValueError, "side must be >= 1; got 0"),
+    ([np.zeros((4, 4, 3), np.uint8)], {"side": 2.5}, TypeError, "side must be an integer; got 2.5"),
 ])
-def test_montage_refuses_bad_input(tiles, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_montage_refuses_bad_input(tiles, kwargs, error, message):
+    with pytest.raises(error, match=message):
         visualize.montage(tiles, **kwargs)

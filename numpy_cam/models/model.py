@@ -3,12 +3,37 @@
 x (N, 3, H, W) -> ``features`` f_k (N, K, h, w) (paper Sec. 2) -> ``classify``: global
 pooling F_k (N, K) and the FC layer S_c (N, classes), whose weights w_k^c CAM uses
 (``fc_weight``, ``fc_bias``). Built by ``numpy_cam.models.load_model``.
+
+What x may be (``Model.features``, ``Model.stages``): any finite float32 or float64 array of
+shape (N, 3, H, W) with N, H, W >= 1. The dtype goes through: float32 in, float32 out (the
+weights are float32, so this is the reference computation); float64 in, float64 out (the
+same float32 weights, float64 arithmetic). x need not be what ``preprocess`` makes: scaled,
+noisy or otherwise normalised inputs are computed as given. Every shipped architecture pads
+its convolutions and pools ("same" or explicit padding), so any H, W >= 1 fits; below 33
+pixels the stride-32 networks give 1 x 1 maps.
+
+Refused, with the hint "use Model.preprocess", because they look like images rather than x:
+an integer dtype such as uint8 (TypeError), the (H, W, 3) or (N, H, W, 3) layout (ValueError).
+Warned about (UserWarning; the computation still runs): float values that look like pixels
+on the 0..255 scale, min(x) >= 0 and max(x) > 2 * hi, with hi the largest value preprocessing
+can give (``io.image.input_range``: 1.0 for EfficientNet-Lite, 2.64 for the torchvision
+ResNets). Why a warning and not an error or nothing: it is the most common mistake (a photo
+converted to float and transposed, but not normalised), it gives a confident wrong answer and
+no error, and a warning says so without refusing the rare input meant that way (silence it
+with ``warnings.filterwarnings``). Why this bound: a preprocessed photo is mean-subtracted,
+so any pixel darker than the mean is negative and min(x) >= 0 fails; x scaled by up to 2
+stays at or below 2 * hi; a photo on the 0..255 scale has pixels far above 2 * hi (on
+EfficientNet-Lite only a photo darker than 3 / 255 everywhere would not warn). For a
+Caffe-style network (Keras ResNet50: mean subtraction only, hi = 151) the bound is above 255
+and nothing warns.
 """
+import warnings
 from importlib import resources
 
 import numpy as np
 
-from ..cam import top_classes
+from .._checks import check_array, check_int_range
+from ..cam import _top_classes
 from ..io.image import input_range, preprocess
 from ..layers import global_avg_pool, global_max_pool, linear, softmax
 
@@ -45,62 +70,72 @@ class Model:
     def num_classes(self):
         return self.fc_weight.shape[0]
 
+    @property
+    def num_maps(self):
+        """K, the number of feature maps f_k."""
+        return self.fc_weight.shape[1]
+
     def __repr__(self):
         return (f"Model({self.name!r}, architecture={self.architecture!r}, "
-                f"classes={self.num_classes}, K={self.fc_weight.shape[1]})")
+                f"classes={self.num_classes}, K={self.num_maps})")
 
     def preprocess(self, image):
         """image (path, PIL image or (H, W, 3) uint8) -> x of shape (1, 3, size, size) float32."""
         return preprocess(image, self.preprocessing)
 
     def features(self, x):
-        """The last conv maps f_k after their activation: x (N, 3, H, W) -> f (N, K, h, w)."""
-        for _, y in self._arch.iter_stages(self._params, self._check_x(x)):
-            pass                                                            # the last stage is "features"
-        return y
+        """The last conv maps f_k after their activation: x (N, 3, H, W) -> f (N, K, h, w).
+
+        x : ndarray of shape (N, 3, H, W), float32 or float64, finite; f has x's dtype (the
+        module docstring says what is refused and what is warned about).
+        """
+        return self._features(self._check_x(x))
+
+    def _features(self, x):
+        for name, y in self._arch.iter_stages(self._params, x):
+            if name == "features":                                          # the last stage
+                return y
 
     def stages(self, x):
-        """Every stage's output, name -> array (NCHW), ending with "features" and "logits"."""
+        """Every stage's output, name -> array (NCHW), ending with "features" and "logits".
+
+        x as in ``features``; every stage has x's dtype.
+        """
         out = dict(self._arch.iter_stages(self._params, self._check_x(x)))
-        out["logits"] = self.classify(out["features"])
+        out["logits"] = self._classify(out["features"])
         return out
 
     def classify(self, f):
         """Global pooling (F_k) then the FC layer (S_c): f (N, K, h, w) -> logits (N, classes).
 
-        The pooling is the architecture's: average (GAP) or, for the GMP baseline, max.
+        f : float32 or float64; the logits have its dtype. The pooling is the architecture's:
+        average (GAP) or, for the GMP baseline, max.
         """
-        k = self.fc_weight.shape[1]
-        if not isinstance(f, np.ndarray) or f.ndim != 4 or f.shape[1] != k:
-            raise ValueError(f"features must have shape (N, {k}, h, w); got {getattr(f, 'shape', type(f).__name__)}")
-        return linear(POOLING[self.pooling](f), self.fc_weight, self.fc_bias)
+        return self._classify(check_array("features", f, f"(N, {self.num_maps}, h, w)"))
+
+    def _classify(self, f):
+        return linear(POOLING[self.pooling](f), self.fc_weight, self.fc_bias)  # (N, classes)
 
     def predict(self, image, top_k=5):
         """The top-k classes of one image as a list of (index, name, probability), best first."""
-        if not 1 <= int(top_k) <= self.num_classes:
-            raise ValueError(f"top_k must be between 1 and {self.num_classes}; got {top_k}")
-        probs = softmax(self.classify(self.features(self.preprocess(image))))[0]  # (classes,)
-        order = top_classes(probs, top_k)                                      # (top_k,)
-        return [(int(i), self.class_names[i], float(probs[i])) for i in order]
+        top_k = check_int_range("top_k", top_k, 1, self.num_classes)
+        probs = softmax(self._classify(self._features(self.preprocess(image))))[0]  # (classes,)
+        return [(int(i), self.class_names[i], float(probs[i])) for i in _top_classes(probs, top_k)]
 
     def _check_x(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x must be a NumPy array of shape (N, 3, H, W); got {type(x).__name__}")
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape (N, 3, H, W); got {x.shape}"
-                             + (" (an image? use Model.preprocess)" if x.ndim == 3 else ""))
-        if x.dtype != np.float32:
-            raise ValueError(f"x must have dtype float32; got {x.dtype}")
-        if x.shape[2] < 1 or x.shape[3] < 1 or x.shape[0] < 1:
-            raise ValueError(f"x must not be empty; got shape {x.shape}")
+        """x, checked as the module docstring says."""
+        hint = " (an image? use Model.preprocess)"
+        if isinstance(x, np.ndarray) and x.dtype.kind in "iu":
+            raise TypeError(f"x must have dtype float32 or float64; got {x.dtype}{hint}")
+        if isinstance(x, np.ndarray) and (x.ndim == 3 or x.ndim == 4 and x.shape[3] == 3 != x.shape[1]):
+            raise ValueError(f"x must have shape (N, 3, H, W); got {x.shape}{hint}")
+        check_array("x", x, "(N, 3, H, W)", kinds="", dtypes=(np.float32, np.float64), nonempty=True, finite=True)
         lo, hi = input_range(self.preprocessing)
         x_min, x_max = float(x.min()), float(x.max())
-        if not (np.isfinite(x_min) and np.isfinite(x_max)):
-            raise ValueError("x must be finite; it holds NaN or infinity")
-        slack = 0.1 * (hi - lo)                     # room for augmentation; 0..255 values fail
-        if x_min < lo - slack or x_max > hi + slack:
-            raise ValueError(f"x must be preprocessed (values in [{lo:.4g}, {hi:.4g}] for this model); "
-                             f"got values in [{x_min:.4g}, {x_max:.4g}] (use Model.preprocess)")
+        if x_min >= 0 and x_max > 2 * hi:
+            warnings.warn(f"x looks like pixels on the 0..255 scale: values in [{x_min:.4g}, {x_max:.4g}], where "
+                          f"preprocessed values lie in [{lo:.4g}, {hi:.4g}] for this model (use Model.preprocess)",
+                          UserWarning, stacklevel=3)
         return x
 
 

@@ -32,6 +32,8 @@ References: K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image
 Recognition", CVPR 2016, arXiv:1512.03385 (Table 1 gives the layouts).
 """
 
+from collections import namedtuple
+
 from ..layers import conv2d, max_pool2d
 from .conv_bn import conv_bn_shapes, folded_conv, relu_
 
@@ -45,6 +47,8 @@ EXPANSION = {"basic": 1, "bottleneck": 4}
 # centre and resizes that to 224: the same up to resampling. Mean and std on the 0..255 scale.
 PREPROCESSING = {"size": 224, "crop_fraction": 224 / 256, "resample": "bilinear",
                  "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
+# One residual block: its state-dict prefix ("layer2.0"), channels, stride and projection shortcut.
+Block = namedtuple("Block", "name c_in width c_out stride has_downsample")
 
 
 class ResNet:
@@ -66,14 +70,14 @@ class ResNet:
         return f"ResNet({self.depth})"
 
     def _layer_specs(self):
-        """Per layer, a tuple of blocks (name, c_in, width, c_out, stride, has_downsample)."""
+        """Per layer, a tuple of ``Block``s."""
         layers, c_in = [], WIDTHS[0]
         for i, (width, repeats) in enumerate(zip(WIDTHS, self.repeats)):
             blocks, c_out = [], width * self.expansion
             for b in range(repeats):
                 stride = 2 if i > 0 and b == 0 else 1
-                blocks.append((f"layer{i + 1}.{b}", c_in, width, c_out, stride,
-                               stride != 1 or c_in != c_out))
+                blocks.append(Block(f"layer{i + 1}.{b}", c_in, width, c_out, stride,
+                                    has_downsample=stride != 1 or c_in != c_out))
                 c_in = c_out
             layers.append(tuple(blocks))
         return tuple(layers)
@@ -95,11 +99,11 @@ class ResNet:
 
         conv_bn("conv1", "bn1", WIDTHS[0], 3, 7)
         for layer in self.layer_specs:
-            for name, c_in, width, c_out, _, has_downsample in layer:
-                for conv, bn, o, i, k in self._convs(c_in, width, c_out):
-                    conv_bn(f"{name}.{conv}", f"{name}.{bn}", o, i, k)
-                if has_downsample:
-                    conv_bn(f"{name}.downsample.0", f"{name}.downsample.1", c_out, c_in, 1)
+            for block in layer:
+                for conv, bn, o, i, k in self._convs(block.c_in, block.width, block.c_out):
+                    conv_bn(f"{block.name}.{conv}", f"{block.name}.{bn}", o, i, k)
+                if block.has_downsample:
+                    conv_bn(f"{block.name}.downsample.0", f"{block.name}.downsample.1", block.c_out, block.c_in, 1)
         shapes[self.FC_WEIGHT] = (num_classes, self.num_features)
         shapes[self.FC_BIAS] = (num_classes,)
         return shapes
@@ -117,11 +121,11 @@ class ResNet:
         layers = []
         for layer in self.layer_specs:
             layers.append([{
-                "convs": [folded(f"{name}.{conv}", f"{name}.{bn}")
-                          for conv, bn, *_ in self._convs(c_in, width, c_out)],
-                "downsample": folded(f"{name}.downsample.0", f"{name}.downsample.1")
-                              if has_downsample else None,
-            } for name, c_in, width, c_out, _, has_downsample in layer])
+                "convs": [folded(f"{block.name}.{conv}", f"{block.name}.{bn}")
+                          for conv, bn, *_ in self._convs(block.c_in, block.width, block.c_out)],
+                "downsample": folded(f"{block.name}.downsample.0", f"{block.name}.downsample.1")
+                              if block.has_downsample else None,
+            } for block in layer])
         return {"stem": folded("conv1", "bn1"), "layers": layers}
 
     def block(self, x, params, stride):
@@ -152,8 +156,8 @@ class ResNet:
         y = max_pool2d(y, 3, stride=2, padding=1)                         # (N, 64, H/4, W/4)
         yield "stem", y
         for i, (specs, blocks) in enumerate(zip(self.layer_specs, params["layers"])):
-            for spec, block in zip(specs, blocks):
-                y = self.block(y, block, spec[4])                         # (N, c_out, H', W')
+            for block, block_params in zip(specs, blocks):
+                y = self.block(y, block_params, block.stride)             # (N, c_out, H', W')
             yield f"layer{i + 1}", y
         yield "features", y                                               # (N, K, h, w): f_k
 
