@@ -55,7 +55,7 @@ def _tests_module(name):
     try:
         return importlib.import_module(name)
     except ImportError as err:
-        raise SystemExit(f"this benchmark needs tests/{name}.py of a repository checkout: {err}")
+        raise SystemExit(f"this benchmark needs tests/{name}.py of a repository checkout: {err}") from err
 
 
 def _numpy_model(name):

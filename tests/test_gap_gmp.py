@@ -13,7 +13,8 @@ from numpy_cam import gap_gmp
 from numpy_cam.gap_gmp import synthetic
 from numpy_cam.models import DATA, load_model
 
-RESULTS = json.loads((pathlib.Path(__file__).resolve().parents[1] / "numpy_cam" / "data" / "gap_gmp_results.json").read_text())
+RESULTS = json.loads((pathlib.Path(__file__).resolve().parents[1] / "numpy_cam" / "data" / "gap_gmp_results.json")
+                     .read_text())
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,7 @@ def test_set():
     return synthetic.make_dataset(gap_gmp.TEST_SIZE, gap_gmp.TEST_SEED, return_masks=True)
 
 
+@pytest.mark.slow              # ~15 s a net; the default run checks the seed-0 pair in notebooks/02_gap_vs_gmp.py
 @pytest.mark.parametrize("name", sorted(RESULTS))
 def test_bundled_weights_give_the_table(test_set, name):
     images, labels, boxes, _ = test_set

@@ -149,7 +149,8 @@ def test_missing_keras_gives_the_install_command(monkeypatch, tmp_path):
 
 
 def test_unknown_architecture_is_refused_before_keras_is_needed(tmp_path):
-    with pytest.raises(ValueError, match="unknown architecture 'vgg16'; a Keras model can be exported as keras_resnet50"):
+    with pytest.raises(ValueError,
+                       match="unknown architecture 'vgg16'; a Keras model can be exported as keras_resnet50"):
         export_keras(tmp_path / "model.keras", tmp_path / "out.npz", architecture="vgg16")
 
 
@@ -200,7 +201,8 @@ def test_export_from_a_keras_file_matches_the_model(keras, live, tmp_path):
     export_keras(model, tmp_path / "a.npz")
     metadata = export_keras(str(tmp_path / "r50.keras"), tmp_path / "b.npz")
     assert str(tmp_path / "r50.keras") in metadata["source"]
-    assert main(["export", str(tmp_path / "r50.keras"), "--arch", "keras_resnet50", "--out", str(tmp_path / "c.npz")]) == 0
+    assert main(["export", str(tmp_path / "r50.keras"), "--arch", "keras_resnet50",
+                 "--out", str(tmp_path / "c.npz")]) == 0
     a, b, c = (checkpoint.load_weights(tmp_path / f"{n}.npz")[0] for n in "abc")
     assert list(a) == list(b) == list(c) and all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) for k in a)
 

@@ -1,7 +1,8 @@
 """The notebooks (notebooks/NN_*.py, jupytext's percent format) run from top to bottom.
 
-Each runs as the plain Python script it also is (core dependencies only) and, with the test
-extras (jupytext, nbclient, ipykernel), as a notebook, cell by cell, in a Jupyter kernel.
+Each runs once in the default run, as the plain Python script it also is (core dependencies
+only). The slow tests (``pytest -m slow``; CI runs them) run each again as a notebook, cell by
+cell, in a Jupyter kernel, which needs the test extras (jupytext, nbclient, ipykernel).
 Either way a failing cell fails the test, and every notebook asserts the numbers it shows
 (the CAM identity, Eq. 2 term by term, the stored GAP/GMP counts, Grad-CAM).
 """
@@ -62,6 +63,7 @@ def test_notebook_runs_as_a_script_and_writes_nothing(path, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not JUPYTER, reason="needs jupytext, nbclient and ipykernel (the test extras)")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_a_kernel_and_shows_its_figures(path, tmp_path):
@@ -72,8 +74,8 @@ def test_notebook_runs_in_a_kernel_and_shows_its_figures(path, tmp_path):
     assert sum("image/png" in out.get("data", {}) for out in outputs) >= 2
 
 
-@pytest.mark.parametrize("jupyter", [False, pytest.param(True, marks=pytest.mark.skipif(
-    not JUPYTER, reason="needs jupytext, nbclient and ipykernel (the test extras)"))])
+@pytest.mark.parametrize("jupyter", [False, pytest.param(True, marks=[pytest.mark.slow, pytest.mark.skipif(
+    not JUPYTER, reason="needs jupytext, nbclient and ipykernel (the test extras)")])])
 def test_a_failing_cell_fails_the_run(tmp_path, jupyter):
     broken = tmp_path / "99_broken.py"
     broken.write_text("# %%\nimport numpy_cam\n\n# %%\nassert numpy_cam.DATA.name == 'elsewhere'\n")

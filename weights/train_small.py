@@ -1,4 +1,4 @@
-"""Train the small GAP and GMP networks on ``numpy_cam.synthetic`` and export them to ``weights/``.
+"""Train the small GAP and GMP networks on ``numpy_cam.gap_gmp.synthetic``; export them to ``numpy_cam/data/``.
 
 Needs torch (the optional extra: ``pip install -e ".[torch]"``); the package itself never imports it.
 
@@ -34,8 +34,12 @@ Usage (from the repository root)::
     python weights/train_small.py --benchmark 20           # time 20 batches, project the total
 
 Each (pooling, seed) is written to ``<out>/small_gap_seed{S}.npz`` / ``small_gmp_seed{S}.npz`` with
-``numpy_cam.checkpoint.save_weights``: the state dict as float32 arrays (``num_batches_tracked``
+``numpy_cam.io.checkpoint.save_weights``: the state dict as float32 arrays (``num_batches_tracked``
 int64) and a metadata record; the file is read back and its logits compared with the trained net's.
+``--out`` defaults to the package's data folder (``numpy_cam/data/`` of this checkout), where
+``load_model("small_gap")`` and ``python -m numpy_cam.gap_gmp`` read them: a default run replaces
+the bundled nets; then ``python -m numpy_cam.gap_gmp --out DIR`` writes their table, to copy to
+``numpy_cam/data/gap_gmp_results.json`` (and its figure, to ``notebooks/figures/``).
 """
 import argparse
 import functools
@@ -50,9 +54,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from numpy_cam.io.checkpoint import load_weights, save_weights
 from numpy_cam.gap_gmp.synthetic import CLASS_NAMES, NUM_CLASSES, TEST_SEED, TRAIN_SEED, make_dataset
+from numpy_cam.io.checkpoint import load_weights, save_weights
 
+DATA = pathlib.Path(__file__).resolve().parents[1] / "numpy_cam" / "data"   # the package data of this checkout
 SIZE = 64
 EPOCH_TEST = 500                            # test images evaluated after each epoch but the last
 CHANNELS = (32, 48, 48, 96, 96)
@@ -238,7 +243,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--benchmark", type=int, default=0, metavar="BATCHES",
                         help="only time this many batches (first --jobs nets) and project the total")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent))
+    parser.add_argument("--out", default=str(DATA), help="folder for the .npz files (default: %(default)s)")
     args = parser.parse_args(argv)
     args.channels = tuple(args.channels)
     if min(args.epochs, args.train_size, args.test_size, args.batch, args.jobs, args.threads) < 1:

@@ -126,16 +126,17 @@ def make_input(name):
 
 def keras_facts(model):
     """What the golden values depend on, read from the layer configs (recorded in __info__)."""
-    convs = [l for l in model.layers if type(l).__name__ == "Conv2D"]
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
     return {
-        "bn_epsilon": sorted({l.get_config()["epsilon"] for l in model.layers
-                              if type(l).__name__ == "BatchNormalization"}),
-        "conv_use_bias": sorted({l.get_config()["use_bias"] for l in convs}),
-        "stride_2": [(l.name, l.get_config()["kernel_size"][0], l.get_config()["padding"])
-                     for l in convs if tuple(l.get_config()["strides"]) == (2, 2)],
-        "padding_3x3": sorted({l.get_config()["padding"] for l in convs if l.get_config()["kernel_size"][0] == 3}),
-        "zero_padding": {l.name: l.get_config()["padding"] for l in model.layers
-                         if type(l).__name__ == "ZeroPadding2D"},
+        "bn_epsilon": sorted({layer.get_config()["epsilon"] for layer in model.layers
+                              if type(layer).__name__ == "BatchNormalization"}),
+        "conv_use_bias": sorted({layer.get_config()["use_bias"] for layer in convs}),
+        "stride_2": [(layer.name, layer.get_config()["kernel_size"][0], layer.get_config()["padding"])
+                     for layer in convs if tuple(layer.get_config()["strides"]) == (2, 2)],
+        "padding_3x3": sorted({layer.get_config()["padding"] for layer in convs
+                               if layer.get_config()["kernel_size"][0] == 3}),
+        "zero_padding": {layer.name: layer.get_config()["padding"] for layer in model.layers
+                         if type(layer).__name__ == "ZeroPadding2D"},
         "predictions_activation": model.get_layer("predictions").get_config()["activation"],
     }
 
@@ -164,8 +165,8 @@ def build_model(keras, state, dtype, input_shape):
     """ResNet50(weights=None) for one static input size, with ``state`` set into it."""
     keras.config.set_dtype_policy(dtype)                  # (set_floatx alone does not change it)
     model = keras.applications.ResNet50(weights=None, input_shape=input_shape)
-    weighted = [l for l in model.layers if l.weights]
-    assert [l.name for l in weighted] == list(state), "the layer list differs from Keras'"
+    weighted = [layer for layer in model.layers if layer.weights]
+    assert [layer.name for layer in weighted] == list(state), "the layer list differs from Keras'"
     for layer in weighted:
         names = [w.name.split("/")[-1] for w in layer.weights]
         assert sorted(names) == sorted(state[layer.name]), (layer.name, names)
