@@ -15,16 +15,20 @@ Its neighbours
 The engine
     layers/         the layers as pure NCHW functions (``layers``), their loop twins
                     (``layers.loop``) and the speed kernels behind them (``layers._kernels``)
-    models/         ``load_model`` and the registry, ``Model``, one file per architecture
+    models/         ``load_model`` and the registry (``__init__``), ``Model`` (``model.py``), one
+                    file per architecture (``efficientnet_lite``: Lite0/1/2, ``resnet``,
+                    ``keras_resnet``, ``small``) and the conv + batch-norm unit (``conv_bn``)
 Input and output
     io/             ``io.checkpoint`` (safe PyTorch reading, the .npz format), ``io.export``
                     (PyTorch and Keras -> .npz), ``io.image`` (loading, preprocessing, PNG writing)
 The experiment
-    gap_gmp/        GAP vs GMP on synthetic data with exact boxes (``python -m numpy_cam.gap_gmp``)
+    gap_gmp/        GAP vs GMP on synthetic data with exact boxes: ``synthetic``, ``evaluate``,
+                    ``python -m numpy_cam.gap_gmp``
 The tools
     cli.py          the ``numpy-cam`` command (``__main__.py``: ``python -m numpy_cam``)
     _checks.py      the one validation policy (TypeError / ValueError, checked once at the boundary)
-    data/           the bundled photos, the ImageNet class names, the small GAP / GMP nets
+    data/           the bundled photos, the ImageNet class names, the small GAP / GMP nets and
+                    their results (package data)
 
 Start with ``model = load_model()`` and ``explain_image(model, "photo.jpg")``.
 """
