@@ -1,4 +1,4 @@
-"""Tests of numpy_cam.checkpoint.
+"""Tests of numpy_cam.io.checkpoint.
 
 Only the tests named ``test_torch_*`` need torch (they skip without it); the rest compare with
 fixtures written once by tests/data/make_checkpoints.py, or with checkpoints assembled here

@@ -1,4 +1,4 @@
-"""numpy_cam.synthetic: pinned bytes, determinism, exact inclusive boxes, the object's design
+"""numpy_cam.gap_gmp.synthetic: pinned bytes, determinism, exact inclusive boxes, the object's design
 (size, head, contrasts), argument checks."""
 import hashlib
 

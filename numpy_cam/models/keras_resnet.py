@@ -23,7 +23,7 @@ value is >= 0 and every window holds a real pixel, so the maxima are the same.
 
 State-dict names: the Keras layer name + ``.weight`` / ``.bias`` (conv kernels OIHW, Dense
 (classes, 2048)) and, for BN, ``.weight .bias .running_mean .running_var`` (gamma, beta,
-moving mean, moving variance). ``numpy_cam.keras_export`` converts a Keras model to them.
+moving mean, moving variance). ``numpy_cam.io.export`` converts a Keras model to them.
 
 Preprocessing ("caffe" mode of ``keras.applications.resnet50.preprocess_input``): the RGB
 image, 0..255, is reversed to BGR and the ImageNet mean in BGR order, [103.939, 116.779,

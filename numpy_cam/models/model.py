@@ -50,7 +50,7 @@ class Model:
     fc_weight : ndarray of shape (classes, K), float32 -- the paper's w_k^c
     fc_bias : ndarray of shape (classes,), float32 -- b_c (the paper sets it to 0)
     class_names : tuple of str, one per class
-    preprocessing : dict (see ``numpy_cam.image.preprocess``)
+    preprocessing : dict (see ``numpy_cam.io.image.preprocess``)
     metadata : dict, where the weights came from
     """
 

@@ -25,7 +25,7 @@ biases and uses BN eps = 1.001e-5 (its padding is symmetric too); ``keras_resnet
 that network, and Keras weights run there, not here.
 
 Batch norm is folded into the conv before it once, at load (``fold_params``); folded
-weights are float32 in OHWI memory handed to ``conv2d`` as OIHW views (see ``layers.py``).
+weights are float32 in OHWI memory handed to ``conv2d`` as OIHW views (see ``numpy_cam.layers``).
 ReLU, bias and residual additions act in place on arrays the forward pass has just made.
 
 References: K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image
@@ -43,7 +43,7 @@ WIDTHS = (64, 128, 256, 512)                                             # of la
 LAYOUTS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
 EXPANSION = {"basic": 1, "bottleneck": 4}
 # torchvision's evaluation: resize the short side to 256, centre crop 224, ImageNet mean/std
-# on [0, 1] values. numpy_cam.image.preprocess crops int(224 / 256 * short side) around the
+# on [0, 1] values. numpy_cam.io.image.preprocess crops int(224 / 256 * short side) around the
 # centre and resizes that to 224: the same up to resampling. Mean and std on the 0..255 scale.
 PREPROCESSING = {"size": 224, "crop_fraction": 224 / 256, "resample": "bilinear",
                  "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}

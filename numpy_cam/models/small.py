@@ -1,7 +1,7 @@
 """The small GAP and GMP networks of the GAP-vs-GMP experiment (paper Sec. 3, Table 2).
 
 Two networks, identical but for the global pooling, trained by ``weights/train_small.py`` on
-the synthetic localisation data of ``numpy_cam.synthetic`` (64 x 64 images):
+the synthetic localisation data of ``numpy_cam.gap_gmp.synthetic`` (64 x 64 images):
 
     conv1..conv5  3x3 conv (padding 1, PyTorch-style symmetric), BN (eps 1e-5), ReLU;
                   channels 3 -> 32 -> 48 -> 48 -> 96 -> 96, strides 1, 2, 1, 2, 1
