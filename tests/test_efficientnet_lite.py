@@ -3,9 +3,9 @@
 The golden files (tests/golden/efficientnet_lite<n>.npz, made by tests/golden/make_golden.py
 from tests/torch_models.py) hold, for each input and each stage, 512 random positions plus
 every border position of a few channels, the per-channel means, and the logits in full.
-Tolerance: |numpy - golden| <= 1e-4 * max|stage| on every stage and on the logits (the stage
-outputs range up to ~70; a wrong BN eps is off by 3e-3 of that scale at the stem, a wrong
-padding by 1.0).
+Tolerance: |numpy - golden| <= 1e-4 * max|stage| on every stage (the stage outputs range up to
+~70; a wrong BN eps is off by 3e-3 of that scale at the stem, a wrong padding by 1.0) and
+<= 1e-4 absolute on the logits (measured: <= 3e-5).
 
 Lite1 and Lite2 need their weight packages (the extras ``numpy-cam[lite1]``, ``[lite2]``); their
 tests are skipped, with the reason, when a package is absent. The architecture facts (blocks,
@@ -28,7 +28,8 @@ from numpy_cam.models import ARCHITECTURES, BUILTIN, builtin_checkpoint_path
 HERE = pathlib.Path(__file__).parent
 DATA = HERE.parent / "numpy_cam" / "data"
 FAMILY = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-STAGE_RTOL = 1e-4                           # of the stage's max |value|, logits included
+STAGE_RTOL = 1e-4                           # of the stage's max |value|
+LOGITS_ATOL = 1e-4                          # absolute, on logits of up to ~11
 UNIFORM_INPUTS = {                          # make_golden.py's recipes: (seed, shape) of uniform(-1, 1)
     "uniform224": (0, (2, 3, 224, 224)), "uniform225x301": (1, (1, 3, 225, 301)),
     "uniform240": (0, (2, 3, 240, 240)), "uniform260": (0, (2, 3, 260, 260)),
@@ -119,8 +120,7 @@ def test_logits_match_golden(name, input_name):
     npz, info = golden(name)
     out = outputs(name)[input_name]
     assert out["logits"].dtype == np.float32
-    np.testing.assert_allclose(out["logits"], npz[f"{input_name}/logits/value"], rtol=0,
-                               atol=STAGE_RTOL * info["max_abs"][input_name]["logits"])
+    np.testing.assert_allclose(out["logits"], npz[f"{input_name}/logits/value"], rtol=0, atol=LOGITS_ATOL)
     np.testing.assert_allclose(out["features"].mean(axis=(2, 3)), npz[f"{input_name}/features/gap"],
                                rtol=0, atol=STAGE_RTOL * info["max_abs"][input_name]["features"])
 
