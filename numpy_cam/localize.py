@@ -23,7 +23,7 @@ Conventions
 - Connectivity: 8 by default (the 3 x 3 structure: diagonal neighbours touch), because the
   contour tracing of the authors' released code (OpenCV) follows 8-connected objects.
   ``scipy.ndimage.label`` defaults to 4 (the cross); the choice changes which component is
-  the largest (PAPER.md, "Conventions that peers disagree on"), so it is a parameter.
+  the largest (the README's conventions table and notebook 03 show a case), so it is a parameter.
 
 Loop twins, in pure Python: ``largest_component_loop`` (breadth-first flood fill),
 ``bbox_of_mask_loop`` (a scan of every pixel) and ``iou_loop`` (a count of pixels).

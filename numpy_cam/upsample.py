@@ -2,8 +2,8 @@
 
 The paper "simply upsample[s] the class activation map to the size of the input image" and
 names no kernel; the usual choice, used here, is bilinear. What a kernel does not fix is the
-*grid*: where output pixel o sits on the input axis. Two grids are in use (PAPER.md,
-"Conventions that peers disagree on"):
+*grid*: where output pixel o sits on the input axis. Two grids are in use, and the peers
+disagree on which (the README's conventions table):
 
 - half-pixel centres with edge clamping (the default, ``align_corners=False``): pixel i covers
   [i, i + 1) and its value sits at its centre i + 0.5 on both axes, so
