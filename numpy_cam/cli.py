@@ -9,6 +9,10 @@
 Writes ``<out>/<image name>_cam.png`` for the chosen class (default: the top-1). With
 ``--json`` stdout carries one JSON record per image and nothing else. Bad input: one line on
 stderr, exit code 2, no traceback, no partial file (PNG files are written atomically).
+Stopped by Ctrl-C (SIGINT) or SIGTERM: one line on stderr, exit code 130 or 143 (128 + the
+signal, the shell's convention), and the temporary file of a PNG being written is removed. A
+closed stdout (``numpy-cam ... | head``) ends the command quietly with exit code 141 (128 +
+SIGPIPE, what a Unix tool killed by the closed pipe returns).
 
 Each option is checked once (the policy of ``_checks``). argparse ``type=`` functions convert
 and check what needs nothing else: ``--alpha`` and ``--threshold`` (``unit_interval``), and
@@ -21,6 +25,7 @@ import argparse
 import difflib
 import json
 import os
+import signal
 import sys
 import warnings
 
@@ -232,7 +237,41 @@ def explain_main(argv):
     return 0
 
 
+EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 130, 143, 141   # 128 + SIGINT, SIGTERM, SIGPIPE
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that cleanup (``save_png``'s) runs as for Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
 def main(argv=None):
+    """The command; returns its exit code. SIGINT, SIGTERM and a closed stdout end it cleanly."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:                          # not the main thread: leave SIGTERM alone
+        previous = None
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("numpy-cam: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        print("numpy-cam: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except BrokenPipeError:                     # the reader of stdout has gone: say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so that the flush at exit cannot fail again
+        return EXIT_BROKEN_PIPE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["export"]:
         return export_main(argv[1:])

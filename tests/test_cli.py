@@ -6,6 +6,7 @@ traceback, and leaves no output file behind.
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -254,3 +255,50 @@ def test_console_script_exits_2_without_traceback(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr == f"numpy-cam: error: {tmp_path / 'nope.jpg'}: no such file or folder\n"
+
+
+# -- stopping: Ctrl-C, SIGTERM, a closed stdout -------------------------------------------------
+
+def _stop_while_writing(monkeypatch, stop):
+    """Make the PNG writer call ``stop()`` halfway through writing its temporary file."""
+    original = Image.Image.save
+
+    def save(self, fp, *args, **kwargs):
+        fp.write(b"half a PNG")
+        stop()
+        return original(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+
+
+def _interrupt():
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("stop, code, line", [
+    (_interrupt, 130, "numpy-cam: interrupted\n"),
+    (lambda: os.kill(os.getpid(), signal.SIGTERM), 143, "numpy-cam: terminated\n"),
+], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_ends_the_command_with_one_line_and_no_partial_file(capsys, monkeypatch, tmp_path, stop, code,
+                                                                      line):
+    def guard(signum, frame):                  # if main installed no handler, fail here, not kill pytest
+        raise AssertionError("numpy-cam left SIGTERM to the default action")
+
+    before = signal.signal(signal.SIGTERM, guard)
+    try:
+        _stop_while_writing(monkeypatch, stop)
+        assert run(capsys, COFFEE, "--out", tmp_path) == (code, "", line)
+        assert os.listdir(tmp_path) == []                                  # the temporary file is gone too
+        assert signal.getsignal(signal.SIGTERM) is guard                   # and SIGTERM is as it was
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_a_closed_stdout_ends_the_command_quietly(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "numpy_cam", str(COFFEE), str(CHELSEA), "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                                                    # `| head -0`: nobody reads
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "Exception ignored" not in err, err
