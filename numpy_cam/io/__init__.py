@@ -1,6 +1,9 @@
 """Input and output at the edges of the package: nothing here computes CAM.
 
-    checkpoint.py  safe reading of PyTorch checkpoints (no torch, no code run); the project's .npz format
-    export.py      PyTorch checkpoints and Keras models -> the .npz format (``numpy-cam export``)
-    image.py       Pillow <-> NumPy: load (EXIF orientation, any mode), crop, resize, normalise; PNG writing
+    checkpoint.py    the project's .npz format; weights and metadata checked at load; the memory bound
+    torch_pickle.py  zip checks; PyTorch's two checkpoint layouts, read without torch, each pickle
+                     scanned before the whitelisting unpickler runs it
+    export.py        PyTorch checkpoints and Keras models -> the .npz format (``numpy-cam export``)
+    image.py         Pillow <-> NumPy: load (EXIF orientation, one rule per mode), crop, resize,
+                     normalise; PNG writing and reading its text chunks
 """

@@ -1,26 +1,33 @@
 """Weights I/O with NumPy only: PyTorch checkpoints in, the project's ``.npz`` format in and out.
 
-Why a whitelisting unpickler: a PyTorch checkpoint is a pickle, and a pickle is a small program
-that may name any importable function (``os.system``, ``builtins.eval``) and call it with
-arguments of its choice, so ``pickle.load`` on a downloaded file runs whatever its author wanted.
-The reader below gives the pickle machine inert local stand-ins for the few names a plain state
-dict uses (``_RestrictedUnpickler.allowed``) and refuses every other name before anything is
-imported or called. The stand-ins only record what was asked for; NumPy then builds the arrays.
-torch is never imported.
+``read_torch_checkpoint`` reads a ``torch.save`` file (zip or legacy layout) without torch and
+without running the file's code: ``torch_pickle.py`` has the whitelisting unpickler and the two
+layouts. The project's format is an ``.npz`` keyed by state-dict names plus a JSON record under
+``__metadata__``; ``load_weights`` reads it entry by entry with its own bounded reader (never
+pickle), and points any other file (a PyTorch or Keras checkpoint) at ``numpy-cam export``.
 
-Legacy layout (``torch.save(..., _use_new_zipfile_serialization=False)``, PyTorch < 1.6): five
-pickles in a row (the magic number 0x1950a86a20f9469cfc6c, the protocol version 1001, a dict
-about the writing machine, the object, the list of storage keys), then for each listed key the
-storage's element count (int64) and its raw bytes, both little-endian. In the object pickle a
-tensor is ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`` and a storage
-is the persistent id ``('storage', torch.FloatStorage, key, location, numel, view_metadata)``.
+Checked at load, by both readers: every tensor is float16, float32 or float64 (the models
+convert to float32 when they fold their layers; integer ``num_batches_tracked`` entries, which
+are BatchNorm's bookkeeping and no weight, are kept as they are) and finite; otherwise a
+``CheckpointError`` names the tensor. ``load_weights`` also checks the metadata fields the
+package reads (``_check_metadata``), naming the field and the form it must have.
 
-Zip layout (``torch.save`` since 1.6): a zip archive with one top folder whose name varies.
-``<top>/data.pkl`` is the object pickle (persistent ids without ``view_metadata``),
-``<top>/data/<key>`` the raw bytes of each storage, in the byte order named by ``<top>/byteorder``.
+Memory. Every size a file declares (zip entry sizes and offsets, npy headers and shapes, tensor
+offsets and strides against their storage, storage lengths against the file, pickle memo
+slots) is checked before anything is allocated for it. For a file of S bytes:
 
-The project's format is an ``.npz`` keyed by state-dict names plus a JSON record under
-``__metadata__``; it loads with ``allow_pickle=False``.
+- the arrays returned total A <= 2 S + 1 MiB (``array_budget``): PyTorch tensors may view one
+  storage more than once (a transpose, a slice, a broadcast with stride 0) and a compressed
+  ``.npz`` may expand, but only this far; beyond it the file is refused before allocating;
+- the peak of what reading allocates besides those arrays is at most S + 32 MiB, so at most
+  3 S + 33 MiB in all: a PyTorch checkpoint is read whole once (its storages are views of those
+  bytes), an ``.npz`` entry by entry in 1 MiB chunks, and the rest is bounded bookkeeping: at
+  most ``MAX_ZIP_ENTRIES`` entries in a zip directory of ``MAX_ZIP_DIRECTORY`` bytes, pickles of
+  ``MAX_PICKLE_OPCODES`` opcodes and ``MAX_PICKLE_TEXT`` bytes of text, npy headers of
+  ``MAX_NPY_HEADER`` bytes, ``MAX_METADATA_CHARS`` characters of metadata.
+
+``tests/test_hostile_files.py`` builds hostile files and measures that peak with tracemalloc.
+Every malformed file gives a ``CheckpointError`` of one line.
 """
 from __future__ import annotations
 
@@ -28,15 +35,15 @@ import contextlib
 import hashlib
 import io
 import json
+import math
+import numbers
 import os
-import pickle
-import re
 import reprlib
+import shlex
 import struct
 import tempfile
 import zipfile
 import zlib
-from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,192 +52,102 @@ import numpy as np
 __all__ = ["CheckpointError", "read_torch_checkpoint", "save_weights", "load_weights",
            "sha256_of_file", "check_state_dict"]
 
-_LEGACY_MAGIC, _LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001
+MAX_ZIP_ENTRIES, MAX_ZIP_DIRECTORY = 4096, 1 << 20        # a state dict has hundreds of tensors
+MAX_PICKLE_OPCODES, MAX_PICKLE_TEXT = 1 << 16, 1 << 20    # EfficientNet-Lite0's: 10,696 and 42 kB
+MAX_PICKLE_BYTES = 1 << 22                                # a zip's data.pkl, read into memory
+MAX_TUPLE_DEPTH = 100                                     # a state dict's tuples nest 3 deep
+MAX_NPY_HEADER = 10000                                    # NumPy's own limit (numpy >= 1.24)
+MAX_METADATA_CHARS = 1 << 19                              # 1000 class names of 500 characters
+ARRAY_SLACK = 1 << 20                                     # 1 MiB: small files' broadcasts
 _METADATA_KEY = "__metadata__"
-_STORAGE_DTYPES = {"FloatStorage": "f4", "DoubleStorage": "f8", "HalfStorage": "f2",
-                   "BFloat16Storage": None, "LongStorage": "i8", "IntStorage": "i4",
-                   "ShortStorage": "i2", "CharStorage": "i1", "ByteStorage": "u1",
-                   "BoolStorage": "?"}  # None: NumPy has no such type
-_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError,
-                  TypeError, AttributeError, OverflowError, MemoryError, struct.error)
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
-               ValueError, OSError, struct.error)
-
-# Inert stand-ins: a storage class; elements [start, start + length) of storage `key` (length
-# None: to its end); a tensor to build once the storage bytes are known.
-_StorageType = namedtuple("_StorageType", "name dtype")
-_Storage = namedtuple("_Storage", "key dtype start length")
-_TensorRef = namedtuple("_TensorRef", "storage offset size stride")
+_LEGACY_HEAD = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."   # pickle.dumps(torch's legacy magic number, 2)
+_CHUNK = 1 << 20                                          # bytes read at a time from an .npz entry
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+              ValueError, OSError, struct.error, KeyError, IndexError, OverflowError)
 
 
 class CheckpointError(ValueError):
     """A weights file is malformed, unsafe, or does not hold what was expected."""
 
 
-def _short(value: Any) -> str:
-    """A bounded repr of an object from an untrusted pickle (limits depth and length)."""
+def bounded_repr(value: Any) -> str:
+    """A bounded repr of an object from an untrusted file (limits depth and length)."""
     return reprlib.repr(value)
 
 
-def _is_index_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and all(type(v) is int and v >= 0 for v in value)
+def array_budget(file_size: int) -> int:
+    """The most bytes of arrays a file of `file_size` bytes may give: 2 x its size + 1 MiB."""
+    return 2 * file_size + ARRAY_SLACK
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves whitelisted globals only, each to an inert local stand-in."""
-
-    def __init__(self, stream: io.BytesIO, source: str):
-        super().__init__(stream)
-        self.source = source
-        self.storage_dtypes: dict[str, np.dtype] = {}  # key -> dtype, in order of first use
-        # Bound methods and tuples: the pickle's BUILD opcode cannot reprogram them.
-        self.allowed = {("collections", "OrderedDict"): OrderedDict,
-                        ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor,
-                        ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor,
-                        ("torch._utils", "_rebuild_parameter"): self._rebuild_parameter}
-        self.allowed.update({("torch", name): _StorageType(name, dtype)
-                             for name, dtype in _STORAGE_DTYPES.items()})
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.allowed:
-            raise CheckpointError(
-                f"refusing to load {self.source!r}: its pickle asks for the global "
-                f"{f'{module}.{name}'!r}, which is not one of the tensor-rebuilding names this "
-                "reader allows; nothing was executed")
-        return self.allowed[module, name]
-
-    def persistent_load(self, pid: Any) -> _Storage:
-        bad = f"{self.source!r}: malformed storage reference {_short(pid)}"
-        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
-            raise CheckpointError(bad)
-        stype, key, _location, numel, *view = pid[1:]
-        if not isinstance(stype, _StorageType):
-            raise CheckpointError(f"{self.source!r}: unknown storage type {_short(stype)}")
-        if stype.dtype is None:
-            raise CheckpointError(f"{self.source!r} holds {stype.name} (bfloat16) tensors, which "
-                                  "NumPy cannot represent; convert them to float32 first")
-        if not isinstance(key, str) or type(numel) is not int:
-            raise CheckpointError(bad)
-        dtype = np.dtype(stype.dtype)
-        if self.storage_dtypes.setdefault(key, dtype) != dtype:
-            raise CheckpointError(f"{self.source!r}: storage {key!r} is used with two dtypes")
-        if not view or view[0] is None:
-            return _Storage(key, dtype, 0, None)
-        if not (isinstance(view[0], tuple) and len(view[0]) == 3
-                and _is_index_tuple(view[0][1:])):
-            raise CheckpointError(bad)
-        return _Storage(key, dtype, *view[0][1:])  # a slice of the stored storage `key`
-
-    def _rebuild_tensor(self, storage, offset, size, stride, *_ignored) -> _TensorRef:
-        if not (isinstance(storage, _Storage) and _is_index_tuple((offset,))
-                and _is_index_tuple(size) and _is_index_tuple(stride)
-                and len(size) == len(stride)):
-            raise CheckpointError(f"{self.source!r}: malformed tensor record "
-                                  f"{_short((storage, offset, size, stride))}")
-        return _TensorRef(storage, offset, size, stride)
-
-    def _rebuild_parameter(self, data, *_ignored) -> Any:
-        return data  # the tensor inside; checked with the other entries at the end
+def budget_text(file_size: int) -> str:
+    return f"2 x the file's {file_size} bytes + 1 MiB"
 
 
-def _unpickle(unpickler: _RestrictedUnpickler, what: str) -> Any:
-    try:
-        return unpickler.load()
-    except CheckpointError:
-        raise
-    except _PICKLE_ERRORS as exc:
-        raise CheckpointError(f"{unpickler.source!r} is truncated or corrupt: cannot read "
-                              f"{what} ({type(exc).__name__}: {exc})") from exc
+# --- Weights and metadata, as the package uses them -----------------------------------------
+
+def _check_weight_dtype(name: str, dtype: np.dtype, source: str) -> None:
+    """float16 / float32 / float64, or an integer ``num_batches_tracked`` (BatchNorm's count)."""
+    if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
+        return
+    if dtype.kind in "iu" and name.rsplit(".", 1)[-1] == "num_batches_tracked":
+        return
+    raise CheckpointError(f"{source!r}: tensor {name!r} has dtype {dtype}; weights must be float16, float32 "
+                          "or float64 (only a BatchNorm's num_batches_tracked may be an integer)")
 
 
-def _read_legacy(data: bytes, source: str) -> tuple[Any, dict[str, np.ndarray]]:
-    stream = io.BytesIO(data)
-    try:
-        magic = _RestrictedUnpickler(stream, source).load()
-    except _PICKLE_ERRORS as exc:
-        if isinstance(exc, CheckpointError):
-            raise
-        magic = exc
-    if type(magic) is not int or magic != _LEGACY_MAGIC:
-        raise CheckpointError(f"{source!r} is not a PyTorch checkpoint, or is truncated: it is "
-                              "not a zip archive and does not begin with the legacy format's "
-                              f"magic number (found {_short(magic)})")
-    protocol = _unpickle(_RestrictedUnpickler(stream, source), "the protocol version")
-    if protocol != _LEGACY_PROTOCOL:
-        raise CheckpointError(f"{source!r}: legacy protocol {_short(protocol)} is not supported")
-    _unpickle(_RestrictedUnpickler(stream, source), "the system information")
-    unpickler = _RestrictedUnpickler(stream, source)
-    obj = _unpickle(unpickler, "the object pickle")
-    keys = _unpickle(_RestrictedUnpickler(stream, source), "the list of storage keys")
-    if not (isinstance(keys, list) and all(isinstance(key, str) for key in keys)
-            and set(keys) == set(unpickler.storage_dtypes)):
-        raise CheckpointError(f"{source!r}: the list of stored storages {_short(keys)} does not "
-                              f"match the storages the tensors use")
-    storages, position = {}, stream.tell()
-    for key in keys:
-        dtype = unpickler.storage_dtypes[key].newbyteorder("<")
-        header = data[position:position + 8]
-        count = struct.unpack("<q", header)[0] if len(header) == 8 else -1
-        end = position + 8 + count * dtype.itemsize
-        if count < 0 or end > len(data):
-            raise CheckpointError(f"{source!r} is truncated: the data of storage {key!r} is cut "
-                                  f"short at byte {len(data)}")
-        storages[key] = np.frombuffer(data, dtype, count, position + 8)
-        position = end
-    return obj, storages
+def _check_finite(name: str, array: np.ndarray, source: str) -> None:
+    if array.dtype.kind != "f" or not array.size:
+        return
+    low, high = array.min(), array.max()                  # both propagate NaN; no temporary array
+    if not (np.isfinite(low) and np.isfinite(high)):
+        found = "NaN" if np.isnan(low) or np.isnan(high) else "infinite values"
+        raise CheckpointError(f"{source!r}: tensor {name!r} holds {found}; weights must be finite")
 
 
-def _read_zip(data: bytes, source: str) -> tuple[Any, dict[str, np.ndarray]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            pickles = [name for name in names if re.fullmatch(r"[^/]+/data\.pkl", name)]
-            if len(pickles) != 1:
-                raise CheckpointError(f"{source!r} is a zip archive but not a PyTorch checkpoint:"
-                                      f" expected one '<folder>/data.pkl' entry, found "
-                                      f"{len(pickles)} among {names[:5]}")
-            top = pickles[0][:-len("data.pkl")]
-            packed = [i.filename for i in archive.infolist() if i.compress_type != zipfile.ZIP_STORED]
-            if packed:                                    # torch never compresses: no zip bombs
-                raise CheckpointError(f"{source!r}: compressed entries {_short(packed)}; a PyTorch "
-                                      "checkpoint stores its entries uncompressed")
-            order = (archive.read(top + "byteorder").decode("ascii", "replace").strip()
-                     if top + "byteorder" in names else "little")
-            if order not in ("little", "big"):
-                raise CheckpointError(f"{source!r}: unknown byte order {_short(order)}")
-            unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), source)
-            obj = _unpickle(unpickler, "data.pkl")
-            storages = {}
-            for key, dtype in unpickler.storage_dtypes.items():
-                if f"{top}data/{key}" not in names:
-                    raise CheckpointError(f"{source!r}: storage {key!r} has no data entry")
-                raw = archive.read(f"{top}data/{key}")
-                dtype = dtype.newbyteorder("<" if order == "little" else ">")
-                storages[key] = np.frombuffer(raw, dtype, len(raw) // dtype.itemsize)
-    except _ZIP_ERRORS as exc:
-        if isinstance(exc, CheckpointError):
-            raise
-        raise CheckpointError(f"{source!r} is a corrupt or truncated zip archive "
-                              f"({type(exc).__name__}: {exc})") from exc
-    return obj, storages
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _to_array(name: str, ref: _TensorRef, storages: dict, source: str) -> np.ndarray:
-    storage = ref.storage
-    base = storages[storage.key][storage.start:]
-    base = base if storage.length is None else base[:storage.length]
-    needed = 0 if 0 in ref.size else ref.offset + 1 + sum(
-        (n - 1) * s for n, s in zip(ref.size, ref.stride))
-    if needed > base.size:
-        raise CheckpointError(f"{source!r} is truncated or corrupt: tensor {name!r} needs "
-                              f"{needed} elements of storage {storage.key!r}, which holds "
-                              f"{base.size}")
-    view = np.lib.stride_tricks.as_strided(  # in bounds: checked just above
-        base[ref.offset:], ref.size, [s * base.itemsize for s in ref.stride], writeable=False)
-    return view.astype(base.dtype.newbyteorder("="), order="C")  # owned, contiguous copy
+_PREPROCESSING = {  # field -> (the form it must have, its test)
+    "size": ("an int between 1 and 4096", lambda v: type(v) is int and 1 <= v <= 4096),
+    "crop_fraction": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
+    "resample": ("'bicubic' or 'bilinear'", lambda v: v in ("bicubic", "bilinear")),
+    "mean": ("a list of 3 finite numbers (0..255 scale)",
+             lambda v: isinstance(v, list) and len(v) == 3 and all(map(_is_number, v))),
+    "std": ("a list of 3 finite numbers > 0 (0..255 scale)",
+            lambda v: isinstance(v, list) and len(v) == 3 and all(_is_number(x) and x > 0 for x in v)),
+}
 
 
-def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def _check_metadata(metadata: dict, source: str) -> None:
+    """The fields the package reads: architecture, class_names, preprocessing (see
+    ``numpy_cam.io.image.preprocess``); other fields are kept as they are."""
+    def refuse(field, form, value):
+        return CheckpointError(f"{source!r}: metadata field {field!r} must be {form}; got {bounded_repr(value)}")
+
+    if not isinstance(metadata.get("architecture"), str):
+        raise refuse("architecture", "a str, the architecture's name (e.g. 'resnet50')", metadata.get("architecture"))
+    names = metadata.get("class_names")
+    if not (names is None or names == "imagenet"
+            or isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise refuse("class_names", "'imagenet' or a list of str, one per class", names)
+    block = metadata.get("preprocessing")
+    if block is None:
+        return                                            # the architecture's own preprocessing
+    if not isinstance(block, dict):
+        raise refuse("preprocessing", "an object with size, crop_fraction, resample, mean and std", block)
+    for field, (form, test) in _PREPROCESSING.items():
+        if field not in block:
+            raise CheckpointError(f"{source!r}: metadata field 'preprocessing' has no {field!r}; expected "
+                                  "size, crop_fraction, resample, mean and std (and optionally channel_order)")
+        if not test(block[field]):
+            raise refuse(f"preprocessing.{field}", form, block[field])
+    if block.get("channel_order", "RGB") not in ("RGB", "BGR"):
+        raise refuse("preprocessing.channel_order", "'RGB' or 'BGR'", block["channel_order"])
+
+
+def read_torch_checkpoint(path: str | os.PathLike, check_weights: bool = True) -> dict[str, np.ndarray]:
     """Read a PyTorch state dict without torch and without running the file's code.
 
     Parameters
@@ -238,6 +155,9 @@ def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path : str or os.PathLike
         A ``torch.save`` file, zip or legacy layout. A top-level dict holding a
         ``'state_dict'`` or ``'model_state_dict'`` mapping is unwrapped.
+    check_weights : bool, default True
+        Refuse tensors a model cannot use: a dtype other than float16/32/64 (an integer
+        ``num_batches_tracked`` excepted), NaN or infinity. False reads every tensor as stored.
 
     Returns
     -------
@@ -250,28 +170,197 @@ def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     FileNotFoundError
         If `path` does not exist.
     CheckpointError
-        If the file is empty, truncated, corrupt, not a state dict, or its pickle names a
-        global outside the whitelist (then nothing has been imported or called).
+        If the file is empty, truncated, corrupt, not a state dict, declares more than it
+        holds (the module docstring's memory bound), its pickle names a global outside the
+        whitelist (then nothing has been imported or called), or a weight fails the checks.
     """
+    from . import torch_pickle                            # it imports this module
     source = os.fspath(path)
     with open(path, "rb") as file:
         data = file.read()
     if not data:
         raise CheckpointError(f"{source!r} is empty; expected a PyTorch checkpoint")
-    obj, storages = (_read_zip if data[:2] == b"PK" else _read_legacy)(data, source)
-    if isinstance(obj, Mapping):
-        obj = next((obj[key] for key in ("state_dict", "model_state_dict")
-                    if isinstance(obj.get(key), Mapping)), obj)
-    expected = "expected a mapping of str names to tensors (a state dict)"
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{source!r} holds an object of type {type(obj).__name__}; "
-                              f"{expected}")
-    for key, value in obj.items():
-        if not isinstance(key, str) or not isinstance(value, _TensorRef):
-            kind, found = ("key", key) if not isinstance(key, str) else ("entry", value)
-            raise CheckpointError(f"{source!r}: {kind} {_short(key)} is of type "
-                                  f"{type(found).__name__}; {expected}")
-    return {name: _to_array(name, ref, storages, source) for name, ref in obj.items()}
+    refs, storages = torch_pickle.read_state_dict(data, source)
+    arrays, room = {}, array_budget(len(data))
+    for name, ref in refs.items():
+        if check_weights:
+            _check_weight_dtype(name, ref.storage.dtype, source)
+        arrays[name] = torch_pickle.tensor_array(name, ref, storages, source, room, budget_text(len(data)))
+        room -= arrays[name].nbytes
+        if check_weights:
+            _check_finite(name, arrays[name], source)
+    return arrays
+
+
+# --- The project's .npz format ----------------------------------------------------------------
+
+def _export_hint(source: str, kind: str, arch: str = "NAME") -> str:
+    root, ext = os.path.splitext(os.path.basename(source))
+    out = root + (".npz" if ext != ".npz" else "-numpy-cam.npz")
+    return (f"{source!r} is {kind}, not a numpy-cam weights file: convert it with "
+            f"`numpy-cam export {shlex.quote(source)} --arch {arch} --out {shlex.quote(out)}`")
+
+
+def _not_an_npz(source: str, head: bytes) -> str:
+    """What a file that is not a zip archive is, and what to do with it."""
+    if not head:
+        return f"{source!r} is empty; expected an .npz weights file written by `numpy-cam export`"
+    if head.startswith(b"\x93NUMPY"):
+        return f"{source!r} holds a single .npy array; expected an .npz weights file written by `numpy-cam export`"
+    if head.startswith(_LEGACY_HEAD):
+        return _export_hint(source, "a PyTorch checkpoint (legacy layout)")
+    if head.startswith(b"\x80"):
+        return _export_hint(source, "a pickle (a PyTorch checkpoint?)")
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return _export_hint(source, "an HDF5 file (a Keras .h5 model?)", "keras_resnet50")
+    return (f"{source!r} is not an .npz weights file (it does not begin like a zip archive); numpy-cam reads "
+            "the .npz files written by `numpy-cam export`, which converts PyTorch and Keras checkpoints")
+
+
+def _read_exactly(member, count: int, key: str, source: str) -> bytes:
+    data = member.read(count)
+    if len(data) != count:
+        raise CheckpointError(f"{source!r} is truncated or corrupt: entry {key!r} ends early")
+    return data
+
+
+def _npy_header(member, info: zipfile.ZipInfo, key: str, source: str) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran_order, dtype) of an .npy entry, once its data size matches the entry."""
+    prefix = _read_exactly(member, 8, key, source)
+    if prefix[:6] != b"\x93NUMPY" or prefix[6] not in (1, 2, 3):
+        raise CheckpointError(f"{source!r}: entry {key!r} is not a .npy array (format 1, 2 or 3)")
+    field = _read_exactly(member, 2 if prefix[6] == 1 else 4, key, source)
+    length = int.from_bytes(field, "little")
+    if length > MAX_NPY_HEADER:
+        raise CheckpointError(f"refusing {source!r}: entry {key!r} declares a {length}-byte .npy header; "
+                              f"at most {MAX_NPY_HEADER} are read")
+    header = field + _read_exactly(member, length, key, source)
+    read = np.lib.format.read_array_header_1_0 if prefix[6] == 1 else np.lib.format.read_array_header_2_0
+    try:
+        shape, fortran, dtype = read(io.BytesIO(header))
+    except (ValueError, TypeError, SyntaxError) as exc:
+        raise CheckpointError(f"{source!r}: entry {key!r} has a corrupt .npy header ({exc})") from exc
+    if dtype.hasobject:
+        raise CheckpointError(f"{source!r}: entry {key!r} holds Python objects (dtype {dtype}), which would "
+                              "need pickle; weights files hold numeric arrays only")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if 8 + len(header) + nbytes != info.file_size:
+        raise CheckpointError(f"{source!r} is truncated or corrupt: entry {key!r} declares shape {shape} of "
+                              f"{dtype} ({nbytes} bytes) but holds {info.file_size - 8 - len(header)} bytes of data")
+    return shape, fortran, dtype
+
+
+def _npy_data(member, shape: tuple, fortran: bool, dtype: np.dtype, key: str, source: str) -> np.ndarray:
+    array = np.empty(math.prod(shape), dtype)                                        # (count,)
+    raw = memoryview(array.view(np.uint8)) if array.nbytes else memoryview(b"")
+    for start in range(0, len(raw), _CHUNK):
+        chunk = raw[start:start + _CHUNK]
+        if member.readinto(chunk) != len(chunk):
+            raise CheckpointError(f"{source!r} is truncated or corrupt: entry {key!r} ends early")
+    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> tuple[str, np.ndarray]:
+    """One entry of an .npz: its key, and its array once the dtype is one a weights file holds."""
+    if not info.filename.endswith(".npy"):
+        raise CheckpointError(f"{source!r}: entry {info.filename!r} is not a .npy array; expected an .npz "
+                              "weights file written by `numpy-cam export`")
+    key = info.filename[:-len(".npy")]
+    with archive.open(info) as member:
+        shape, fortran, dtype = _npy_header(member, info, key, source)
+        if key != _METADATA_KEY:
+            _check_weight_dtype(key, dtype, source)
+        elif dtype.kind != "U" or shape != ():
+            raise CheckpointError(f"{source!r} has no {_METADATA_KEY!r} text entry; expected a "
+                                  "weights file written by save_weights")
+        elif dtype.itemsize // 4 > MAX_METADATA_CHARS:
+            raise CheckpointError(f"refusing {source!r}: its metadata has {dtype.itemsize // 4} characters; "
+                                  f"at most {MAX_METADATA_CHARS} are read")
+        array = _npy_data(member, shape, fortran, dtype, key, source)
+    if key != _METADATA_KEY:
+        _check_finite(key, array, source)
+    return key, array
+
+
+def _zip_kind(names: list[str]) -> str | None:
+    """What a zip archive that is not an .npz is: a PyTorch checkpoint or a Keras model file."""
+    if any(name.endswith("/data.pkl") and name.count("/") == 1 for name in names):
+        return "a PyTorch checkpoint"
+    if "config.json" in names and ("model.weights.h5" in names or "metadata.json" in names):
+        return "a Keras model file"
+    return None
+
+
+def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read an ``.npz`` file written by `save_weights`, entry by entry, without pickle.
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        The weights, in the order they were saved: float16/32/64, finite (integer
+        ``num_batches_tracked`` entries kept as they are).
+    metadata : dict
+        The decoded ``'__metadata__'`` record, its fields checked (``_check_metadata``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    CheckpointError
+        If the file is not an ``.npz`` (a PyTorch or Keras file: the message says how to
+        convert it), is truncated or corrupt, declares more than it holds (the module
+        docstring's memory bound), holds an object array, a weight of another dtype or a
+        non-finite one, or lacks a valid JSON ``'__metadata__'`` record.
+    """
+    source, arrays = os.fspath(path), {}
+    with open(path, "rb") as file:
+        head = file.read(len(_LEGACY_HEAD))
+        if head[:2] != b"PK":
+            raise CheckpointError(_not_an_npz(source, head))
+        from .torch_pickle import checked_zip_entries    # it imports this module
+        archive, entries = checked_zip_entries(file, os.fstat(file.fileno()).st_size, source)
+        with archive:
+            kind = _zip_kind([info.filename for info, _ in entries])
+            if kind is not None:
+                arch = "keras_resnet50" if kind.endswith("Keras model file") else "NAME"
+                raise CheckpointError(_export_hint(source, kind, arch))
+            for info, _ in entries:
+                try:
+                    key, array = _read_entry(archive, info, source)
+                except ZIP_ERRORS as exc:
+                    if isinstance(exc, CheckpointError):
+                        raise
+                    raise CheckpointError(f"{source!r} is truncated or corrupt: cannot read entry "
+                                          f"{info.filename!r} ({type(exc).__name__}: {exc})") from exc
+                if key in arrays:
+                    raise CheckpointError(f"{source!r}: entry {info.filename!r} appears twice")
+                arrays[key] = array
+    record = arrays.pop(_METADATA_KEY, None)
+    if record is None:
+        raise CheckpointError(f"{source!r} has no {_METADATA_KEY!r} text entry; expected a "
+                              "weights file written by save_weights")
+    try:
+        metadata = json.loads(record.item())
+    except (json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise CheckpointError(f"{source!r}: {_METADATA_KEY!r} is not JSON ({why})") from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{source!r}: {_METADATA_KEY!r} holds a "
+                              f"{type(metadata).__name__}; expected a JSON object")
+    _check_metadata(metadata, source)
+    return arrays, metadata
+
+
+def _temporary_prefix(folder: str, base: str) -> str:
+    """``.<base>.``, shortened so that mkstemp's name (8 random characters, ``.tmp``) stays
+    within the folder's file-name limit for any legal `base`."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):        # no pathconf (Windows), or no answer
+        limit = 255
+    while len(os.fsencode(f".{base}.12345678.tmp")) > limit and base:
+        base = base[:-1]
+    return f".{base}."
 
 
 def save_weights(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
@@ -281,7 +370,8 @@ def save_weights(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     Parameters
     ----------
     path : str or os.PathLike
-        Destination, replaced in one step; on error no partial or temporary file is left.
+        Destination, replaced in one step; on error no partial or temporary file is left. The
+        temporary file, beside it, is named after it within the file-name limit.
     arrays : mapping of str to ndarray
         State-dict names to numeric arrays, stored in this order. Object arrays are refused.
     metadata : mapping
@@ -310,7 +400,7 @@ def save_weights(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     except (TypeError, ValueError) as exc:
         raise TypeError(f"metadata must be a JSON-serialisable mapping: {exc}") from exc
     folder, base = os.path.split(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(folder, base), suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
@@ -327,58 +417,6 @@ def save_weights(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
-
-
-def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Read an ``.npz`` file written by `save_weights`, with ``allow_pickle=False``.
-
-    Returns
-    -------
-    arrays : dict of str to ndarray
-        The weights, in the order they were saved.
-    metadata : dict
-        The decoded ``'__metadata__'`` record.
-
-    Raises
-    ------
-    FileNotFoundError
-        If `path` does not exist.
-    CheckpointError
-        If the file is not an ``.npz``, is truncated or corrupt, holds an object array, or
-        lacks a JSON ``'__metadata__'`` record.
-    """
-    source, arrays = os.fspath(path), {}
-    with open(path, "rb") as file:  # ours to close: np.load leaks its own on a bad zip
-        try:
-            npz = np.load(file, allow_pickle=False)
-        except (ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise CheckpointError(f"{source!r} is not an .npz weights file, or is truncated or "
-                                  f"corrupt ({type(exc).__name__}: {exc})") from exc
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{source!r} holds a single .npy array; expected an .npz")
-        with npz:
-            for key in npz.files:
-                try:
-                    arrays[key] = npz[key]
-                except ValueError as exc:
-                    raise CheckpointError(f"{source!r}: cannot read entry {key!r} as a plain array "
-                                          f"({exc}); weights files hold numeric arrays only, "
-                                          "never pickled objects") from exc
-                except _ZIP_ERRORS as exc:
-                    raise CheckpointError(f"{source!r} is truncated or corrupt: cannot read entry "
-                                          f"{key!r} ({type(exc).__name__}: {exc})") from exc
-    record = arrays.pop(_METADATA_KEY, None)
-    if record is None or record.shape != () or record.dtype.kind != "U":
-        raise CheckpointError(f"{source!r} has no {_METADATA_KEY!r} text entry; expected a "
-                              "weights file written by save_weights")
-    try:
-        metadata = json.loads(record.item())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{source!r}: {_METADATA_KEY!r} is not JSON ({exc})") from exc
-    if not isinstance(metadata, dict):
-        raise CheckpointError(f"{source!r}: {_METADATA_KEY!r} holds a "
-                              f"{type(metadata).__name__}; expected a JSON object")
-    return arrays, metadata
 
 
 def sha256_of_file(path: str | os.PathLike) -> str:
