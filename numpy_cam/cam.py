@@ -26,6 +26,7 @@ from ._checks import check_array, check_choice, check_int_range, check_size
 from .upsample import _upsample_bilinear
 
 ORDERS = ("upsample-first", "normalize-first")
+DEFAULT_TOP_K = 5               # classes reported by default, fewer if the model has fewer
 
 
 def class_activation_map(features, fc_weight, class_idx):
@@ -89,14 +90,26 @@ def _check_head(features, fc_weight, class_idx, several):
     return idx.astype(np.intp)
 
 
-def top_classes(logits, top_k=5):
+def default_top_k(num_classes):
+    """How many classes to report when top_k is not given: min(DEFAULT_TOP_K, num_classes),
+    so that a 2-class model reports both and an ImageNet model its top 5."""
+    return min(DEFAULT_TOP_K, num_classes)
+
+
+def checked_top_k(top_k, num_classes):
+    """top_k as an int in 1..num_classes; None: ``default_top_k(num_classes)``."""
+    return check_int_range("top_k", default_top_k(num_classes) if top_k is None else top_k, 1, num_classes)
+
+
+def top_classes(logits, top_k=None):
     """The top_k highest-scoring classes of each image, best first: (N, classes) -> (N, top_k) ints.
 
     logits : ndarray of shape (..., classes), e.g. (N, classes) or (classes,) -> (..., top_k).
+    top_k : int in 1..classes, or None: min(5, classes).
     Ties keep the lower class index first (a stable sort), so the order is reproducible.
     """
     check_array("logits", logits, "(..., classes)", kinds="fiu", nonempty=True)
-    return _top_classes(logits, check_int_range("top_k", top_k, 1, logits.shape[-1]))
+    return _top_classes(logits, checked_top_k(top_k, logits.shape[-1]))
 
 
 def _top_classes(logits, top_k):

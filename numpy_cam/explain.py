@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ._checks import check_choice, check_int_range, check_unit_interval
-from .cam import _class_activation_map, _normalize, _to_heatmap, _top_classes
+from .cam import _class_activation_map, _normalize, _to_heatmap, _top_classes, checked_top_k, default_top_k
 from .io.image import _preprocess, centre_crop_box, load_image
 from .layers import softmax
 from .localize import _localize, _threshold_mask
@@ -50,7 +50,7 @@ class CamResult:
     picture: np.ndarray      # (H, W, 3) uint8: overlay + box
 
 
-def explain_image(model, image, class_idx=None, top_k=5, threshold=0.2, alpha=0.5, connectivity=8):
+def explain_image(model, image, class_idx=None, top_k=None, threshold=0.2, alpha=0.5, connectivity=8):
     """Run the CAM method on one image and keep every step.
 
     Parameters
@@ -58,7 +58,7 @@ def explain_image(model, image, class_idx=None, top_k=5, threshold=0.2, alpha=0.
     model : numpy_cam.Model
     image : path, PIL image or (H, W, 3) uint8 array
     class_idx : int in 0..classes - 1, or None -- the class to map; None: the top-1 class
-    top_k : int in 1..classes -- how many classes to report
+    top_k : int in 1..classes, or None: min(5, classes) -- how many classes to report
     threshold : float in [0, 1] -- the box threshold, a fraction of the map's max (paper: 0.2)
     alpha : float in [0, 1] -- the heatmap's weight in the overlay
     connectivity : 4 or 8 -- of the connected components (see ``localize``)
@@ -72,7 +72,7 @@ def explain_image(model, image, class_idx=None, top_k=5, threshold=0.2, alpha=0.
     """
     if class_idx is not None:
         class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
-    return _explain_image(model, image, class_idx, check_int_range("top_k", top_k, 1, model.num_classes),
+    return _explain_image(model, image, class_idx, checked_top_k(top_k, model.num_classes),
                           check_unit_interval("threshold", threshold), check_unit_interval("alpha", alpha),
                           check_choice("connectivity", connectivity, (4, 8)))
 
@@ -106,20 +106,24 @@ def _tile(rgb, side):
     return Image.fromarray(rgb).resize((side, side), Image.Resampling.NEAREST)
 
 
-def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6):
+def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6, top_k=None):
     """The figure as an (H, W, 3) uint8 array, and the numbers it shows (a dict).
 
-    image, class_idx and threshold as in ``explain_image``; top_weights : int in 1..K, how
-    many feature maps f_k to show. Checked here once; ``_explain_figure`` is unchecked.
+    image, class_idx, threshold and top_k as in ``explain_image`` (the numbers' "top" holds the
+    top_k classes); top_weights : int in 1..K, how many feature maps f_k to show. Checked here
+    once; ``_explain_figure`` is unchecked.
     """
     if class_idx is not None:
         class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
     return _explain_figure(model, image, class_idx, check_unit_interval("threshold", threshold),
-                           check_int_range("top_weights", top_weights, 1, model.num_maps))
+                           check_int_range("top_weights", top_weights, 1, model.num_maps),
+                           checked_top_k(top_k, model.num_classes))
 
 
-def _explain_figure(model, image, class_idx, threshold, top_weights):
-    r = _explain_image(model, image, class_idx, top_k=5, threshold=threshold, alpha=0.5, connectivity=8)
+def _explain_figure(model, image, class_idx, threshold, top_weights, top_k=None):
+    """``explain_figure`` without the checks; top_k None: min(5, classes)."""
+    top_k = default_top_k(model.num_classes) if top_k is None else top_k
+    r = _explain_image(model, image, class_idx, top_k=top_k, threshold=threshold, alpha=0.5, connectivity=8)
     c, f = r.class_idx, r.features[0]                                        # f: (K, h, w)
     w = model.fc_weight[c]                                                   # (K,) w_k^c
     contribution = w * f.mean(axis=(1, 2))                                  # (K,) w_k^c F_k: sums to S_c - b_c
@@ -132,7 +136,7 @@ def _explain_figure(model, image, class_idx, threshold, top_weights):
     numbers = {"class": c, "name": model.class_names[c], "probability": float(r.probs[c]),
                "logit": float(r.logits[c]), "mean_cam_plus_bias": float(r.cam.mean() + model.fc_bias[c]),
                "cam_range": (float(r.cam.min()), float(r.cam.max())), "bbox": r.bbox,
-               "weights": [(int(k), float(w[k]), float(contribution[k])) for k in strongest]}
+               "weights": [(int(k), float(w[k]), float(contribution[k])) for k in strongest], "top": r.top}
     cols = max(3 + (top_weights + 1) // 2, 4)
     fig = Image.new("RGB", (PAD + cols * (TILE + PAD), 2 * (TILE + TITLE + PAD) + 3 * TITLE), "white")
     draw, font, big = ImageDraw.Draw(fig), _font(13), _font(17)

@@ -74,6 +74,14 @@ def test_top_classes_order_and_ties():
         C.top_classes([0.1, 3.0], 1)
 
 
+def test_top_classes_reports_at_most_5_by_default():
+    logits = np.random.default_rng(0).normal(size=(2, 7))
+    np.testing.assert_array_equal(C.top_classes(logits), C.top_classes(logits, 5))
+    assert C.top_classes(logits[:, :3]).shape == (2, 3)                  # fewer classes: all of them
+    assert C.top_classes(np.array([0.5, 0.2])).tolist() == [0, 1]
+    assert C.default_top_k(1000) == 5 and C.default_top_k(2) == 2
+
+
 def test_normalize_exact_and_constant():
     m = np.array([[[2.0, 4.0], [6.0, 10.0]], [[3.0, 3.0], [3.0, 3.0]]], np.float32)
     out = C.normalize(m)

@@ -73,6 +73,18 @@ def test_explain_image_checks_each_argument_once(model, checked):
     assert sorted(checked) == ["alpha", "class_idx", "connectivity", "threshold", "top_k"]
 
 
+def test_explain_figure_checks_each_argument_once(model, checked):
+    _, numbers = explain_figure(model, numpy_cam.DATA / "coffee.png", class_idx=967, threshold=0.3, top_weights=4,
+                                top_k=2)
+    assert numbers["class"] == 967 and [i for i, _, _ in numbers["top"]][:1] == [967] and len(numbers["top"]) == 2
+    assert sorted(checked) == ["class_idx", "threshold", "top_k", "top_weights"]
+
+
+def test_top_k_defaults_to_5_for_1000_classes(model):
+    assert len(numpy_cam.explain_image(model, numpy_cam.DATA / "coffee.png").top) == 5
+    assert len(explain_figure(model, numpy_cam.DATA / "coffee.png")[1]["top"]) == 5
+
+
 def test_the_explain_command_checks_nothing_twice(tmp_path, capsys, checked):
     assert main(["explain", str(numpy_cam.DATA / "coffee.png"), "--out", str(tmp_path / "fig.png")]) == 0
     assert checked == []                        # its --class is resolved by the command itself
@@ -97,6 +109,8 @@ def test_explain_image_bad_arguments(model, kwargs, error, match):
     ({"top_weights": 0}, ValueError, r"top_weights must be between 1 and 1280; got 0"),
     ({"class_idx": -1}, ValueError, r"class_idx must be between 0 and 999; got -1"),
     ({"threshold": float("nan")}, ValueError, r"threshold must be between 0 and 1; got nan"),
+    ({"top_k": 1001}, ValueError, r"top_k must be between 1 and 1000; got 1001"),
+    ({"top_k": "5"}, TypeError, r"top_k must be an integer; got '5'"),
 ])
 def test_explain_figure_bad_arguments(model, kwargs, error, match):
     with pytest.raises(error, match=match):

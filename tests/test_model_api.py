@@ -122,6 +122,11 @@ def test_predict_rejects_bad_top_k(model, top_k, error):
         model.predict(np.zeros((64, 64, 3), np.uint8), top_k=top_k)
 
 
+def test_predict_reports_5_classes_by_default(model):
+    top = model.predict(numpy_cam.DATA / "coffee.png")
+    assert len(top) == 5 and top[0][:2] == (967, model.class_names[967])
+
+
 def test_unknown_model_name():
     with pytest.raises(ValueError, match=r"unknown model 'resnet9000': expected a model name "
                        r"\(efficientnet_lite0, efficientnet_lite1, efficientnet_lite2, small_gap, small_gmp\)"):

@@ -15,32 +15,44 @@ are read from the built model layer by layer, under the Keras layer names (``con
 ``conv2_block1_0_bn``, ``predictions``), never from the layout of a ``.weights.h5`` file,
 whose entries carry generated names.
 
+Class names (``class_names``, ``num_classes``): the class count is the FC head's number of
+outputs, read from the weights. No names given: "imagenet" for a 1000-output head, else the
+generic ``class 0``, ``class 1``, ... (``generic_class_names``); a list must have one name per
+output, and ``num_classes``, if given, must be the head's count (a check of what the user
+meant). ``read_class_names`` reads a text file of one name a line (``numpy-cam export
+--classes FILE``). The file's metadata holds "imagenet" or the list of names.
+
 Only a network whose head is conv maps -> global average pooling -> FC (softmax) can be
 explained by CAM (paper Sec. 2). Others (VGG16's flatten and dense layers) are refused, at
 export and at load, with the reason (``NOT_A_CAM_HEAD``). No network access.
 """
+import codecs
 import importlib
 import os
+import unicodedata
 import warnings
 
 import numpy as np
 
+from .._checks import check_int_range
 from ..models import (ARCHITECTURES, CAM_HEAD_REASON, NOT_A_CAM_HEAD, REFUSED_ARCHITECTURES,
-                      checked_num_classes, class_names_for)
+                      checked_num_classes)
 from ..models.keras_resnet import KERAS_RESNET50
 from . import checkpoint
 
-__all__ = ["export_checkpoint", "export_keras", "check_cam_head_keras", "convert_keras_weights",
-           "keras_layer_arrays", "KERAS_MISSING", "KERAS_ARCHITECTURES"]
+__all__ = ["export_checkpoint", "export_keras", "read_class_names", "generic_class_names", "check_cam_head_keras",
+           "convert_keras_weights", "keras_layer_arrays", "KERAS_MISSING", "KERAS_ARCHITECTURES"]
 
 KERAS_MISSING = 'exporting a Keras model needs keras: pip install "numpy-cam[keras]"'
 KERAS_ARCHITECTURES = {"keras_resnet50": KERAS_RESNET50}     # what a Keras model can be exported as
 # Keras variable name -> state-dict suffix (BN: gamma, beta, moving mean, moving variance)
 VARIABLE_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
                   "moving_mean": "running_mean", "moving_variance": "running_var"}
+GENERIC_NAME = "class {}"           # the name of class i when none are given: "class 0", "class 1", ...
+MAX_NAMES_BYTES = 16 << 20          # a file of class names is far smaller (ImageNet's 1000: 21 kB)
 
 
-def export_checkpoint(source, out_path, architecture, class_names="imagenet", description=None):
+def export_checkpoint(source, out_path, architecture, class_names=None, description=None, num_classes=None):
     """Convert ``source`` (a PyTorch state dict file, or a ``.keras`` model) to ``out_path``.
 
     Parameters
@@ -48,8 +60,23 @@ def export_checkpoint(source, out_path, architecture, class_names="imagenet", de
     source : path of a PyTorch checkpoint (.pth / .pt) or a Keras model (.keras)
     out_path : path of the .npz to write (atomically)
     architecture : str, one of ``ARCHITECTURES`` (e.g. "resnet50", "keras_resnet50")
-    class_names : "imagenet", or a list of names, one per class
+    class_names : None, "imagenet", or a list of str, one per output of the FC head
+        None: "imagenet" for a 1000-output head, else ``generic_class_names`` ("class 0", ...).
     description : the metadata's "source" text (default: the checkpoint's file name)
+    num_classes : int or None -- if given, the number of outputs the FC head must have
+
+    Returns
+    -------
+    metadata : dict, as written into the file
+
+    Raises
+    ------
+    ValueError
+        If the architecture is unknown, or the class names or num_classes do not fit the head.
+    TypeError
+        If class_names is not None, "imagenet" or a list of str, or num_classes not an int.
+    numpy_cam.io.checkpoint.CheckpointError
+        If the weights do not have the architecture's names and shapes.
     """
     source = os.fspath(source)
     if architecture in REFUSED_ARCHITECTURES:
@@ -57,19 +84,120 @@ def export_checkpoint(source, out_path, architecture, class_names="imagenet", de
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}: expected one of {', '.join(sorted(ARCHITECTURES))}")
     if source.endswith((".keras", ".h5")):
-        return export_keras(source, out_path, architecture=architecture, class_names=class_names)
+        return export_keras(source, out_path, architecture=architecture, class_names=class_names,
+                            num_classes=num_classes)
+    class_names, num_classes = _checked_names_arguments(class_names, num_classes)
     if not os.path.isfile(source):
         raise FileNotFoundError(f"{source}: no such file")
     arrays = checkpoint.read_torch_checkpoint(source)
     if _looks_like_vgg(arrays):
         raise checkpoint.CheckpointError(NOT_A_CAM_HEAD.format(name=os.path.basename(source)))
     arch = ARCHITECTURES[architecture].module
-    num_classes = checked_num_classes(arch, arrays, source)
-    metadata = {"architecture": architecture, "num_classes": num_classes,
-                "class_names": class_names, "preprocessing": arch.PREPROCESSING,
+    head = checked_num_classes(arch, arrays, source)
+    metadata = {"architecture": architecture, "num_classes": head,
+                "class_names": _class_names_for_head(class_names, num_classes, head, repr(source)),
+                "preprocessing": arch.PREPROCESSING,
                 "source": description or f"PyTorch checkpoint {os.path.basename(source)}",
                 "source_sha256": checkpoint.sha256_of_file(source)}
     checkpoint.save_weights(out_path, arrays, metadata)
+    return metadata
+
+
+def generic_class_names(num_classes):
+    """The names of a model exported without names: ["class 0", "class 1", ...]."""
+    return [GENERIC_NAME.format(i) for i in range(num_classes)]
+
+
+def read_class_names(path):
+    """The class names in a text file, one a line (``numpy-cam export --classes FILE``).
+
+    UTF-8 (a leading byte-order mark is dropped); each line's surrounding whitespace and the
+    blank lines at the end (a trailing newline) are ignored. Line i + 1 names class i.
+
+    Returns
+    -------
+    names : list of str
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the line: an empty file, a blank line before the last name, a
+        name repeated, a control character, bytes that are not UTF-8, a file over 16 MiB.
+    FileNotFoundError, IsADirectoryError
+        If there is no such file, or it is a folder.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder; expected a text file of class names, one a line")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, "rb") as file:
+        data = file.read(MAX_NAMES_BYTES + 1)
+    if len(data) > MAX_NAMES_BYTES:
+        raise ValueError(f"{path}: more than {MAX_NAMES_BYTES} bytes; expected a text file of class names, one a line")
+    data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 text (byte 0x{data[err.start]:02x}); "
+                         "expected a UTF-8 file of class names, one a line") from None
+    names = [line.strip() for line in text.split("\n")]
+    while names and not names[-1]:                                    # the trailing newline(s)
+        names.pop()
+    if not names:
+        raise ValueError(f"{path}: holds no class names (the file is empty or blank); expected one name a line")
+    return _checked_names(names, f"{path}: ", lambda i: f"line {i + 1}")
+
+
+def _checked_names(names, prefix, label):
+    """``names`` (a list) if each is a non-blank str without control characters and none is
+    repeated; else the error names the entry: ``prefix + label(i)``."""
+    first = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"{prefix}{label(i)} must be a str; got {type(name).__name__} {name!r}")
+        if not name.strip():
+            raise ValueError(f"{prefix}{label(i)} is blank; every class needs a name (class {i} has none)")
+        control = next((ch for ch in name if unicodedata.category(ch) == "Cc" and ch != "\t"), None)
+        if control is not None:
+            raise ValueError(f"{prefix}{label(i)} holds the control character U+{ord(control):04X}; "
+                             "expected a class name in plain text")
+        if name in first:
+            raise ValueError(f"{prefix}{label(i)} repeats the name {name!r} of {label(first[name])}; "
+                             "class names must be unique")
+        first[name] = i
+    return names
+
+
+def _checked_names_arguments(class_names, num_classes):
+    """An exporter's class_names (None, "imagenet" or a list of str) and num_classes (None or
+    an int >= 1), checked before any file is read."""
+    if num_classes is not None:
+        num_classes = check_int_range("num_classes", num_classes, 1)
+    if isinstance(class_names, (list, tuple)):
+        return _checked_names(list(class_names), "", lambda i: f"class_names[{i}]"), num_classes
+    if isinstance(class_names, str) and class_names != "imagenet":
+        raise ValueError(f"class_names must be None, 'imagenet' or a list of names; got the str {class_names!r} "
+                         "(for a file of names, one a line: read_class_names(path))")
+    if class_names is not None and not isinstance(class_names, str):
+        raise TypeError(f"class_names must be None, 'imagenet' or a list of str; got {type(class_names).__name__}")
+    return class_names, num_classes
+
+
+def _class_names_for_head(class_names, num_classes, head, where):
+    """The metadata's class_names for an FC head of ``head`` outputs in ``where`` (the file)."""
+    if num_classes is not None and num_classes != head:
+        raise ValueError(f"num_classes is {num_classes} but the FC head of {where} has {head} outputs")
+    if class_names == "imagenet" and head != 1000:
+        raise ValueError(f"class_names='imagenet' needs 1000 classes; the model has {head} (the FC head of {where} "
+                         f"has {head} outputs): give {head} class names, or none for generic names")
+    if class_names is None:
+        return "imagenet" if head == 1000 else generic_class_names(head)
+    if class_names != "imagenet" and len(class_names) != head:
+        raise ValueError(f"{len(class_names)} class names were given but the FC head of {where} has {head} "
+                         "outputs; expected one name per output")
+    return class_names
 
 
 def _looks_like_vgg(arrays):
@@ -198,7 +326,7 @@ def _activation(layer):
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "?")
 
 
-def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_names="imagenet"):
+def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_names=None, num_classes=None):
     """Write a Keras model's weights as a numpy-cam ``.npz`` (``numpy_cam.load_model`` reads it).
 
     Parameters
@@ -207,7 +335,9 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     out_path : str or os.PathLike
     architecture : str
         One of ``KERAS_ARCHITECTURES`` (only "keras_resnet50" so far).
-    class_names : "imagenet", a list of one name per class, or None ("class 0", ...)
+    class_names : None, "imagenet" or a list of str, one per output of the Dense head
+        None: "imagenet" for a 1000-output head, else ``generic_class_names`` ("class 0", ...).
+    num_classes : int or None -- if given, the number of outputs the head must have
 
     Raises
     ------
@@ -215,7 +345,9 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
         If keras is not installed (message ``KERAS_MISSING``).
     ValueError
         If the head is not conv maps -> GAP -> softmax (``CAM_HEAD_REASON``), the architecture
-        is unknown, or the class names do not fit.
+        is unknown, or the class names or num_classes do not fit the head.
+    TypeError
+        If class_names is not None, "imagenet" or a list of str, or num_classes not an int.
     numpy_cam.io.checkpoint.CheckpointError
         If the weights do not have the architecture's names and shapes.
 
@@ -226,6 +358,7 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     if architecture not in KERAS_ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; a Keras model can be exported "
                          f"as {', '.join(sorted(KERAS_ARCHITECTURES))}")
+    class_names, num_classes = _checked_names_arguments(class_names, num_classes)
     keras = import_keras()
     if isinstance(model_or_path, (str, os.PathLike)):
         source = os.fspath(model_or_path)
@@ -239,15 +372,11 @@ def export_keras(model_or_path, out_path, architecture="keras_resnet50", class_n
     if head.name != fc and fc not in layer_arrays:                        # a new head, e.g. "dense"
         layer_arrays[fc] = layer_arrays.pop(head.name)
     state_dict = convert_keras_weights(layer_arrays)
-    num_classes = checked_num_classes(arch, state_dict, source or f"the Keras model {model.name!r}")
-    if class_names == "imagenet" and num_classes != 1000:
-        raise ValueError(f"class_names='imagenet' needs 1000 classes; the model has {num_classes}")
-    if isinstance(class_names, (list, tuple)):
-        class_names = list(class_names_for(class_names, num_classes))       # checks the count
-    elif class_names not in ("imagenet", None):
-        raise ValueError(f"class_names must be 'imagenet', a list of names or None; got {class_names!r}")
+    where = repr(source) if source else f"the Keras model {model.name!r}"
+    head = checked_num_classes(arch, state_dict, source or f"the Keras model {model.name!r}")
+    class_names = _class_names_for_head(class_names, num_classes, head, where)
     backend = keras.backend.backend()
-    metadata = {"architecture": architecture, "num_classes": num_classes, "class_names": class_names,
+    metadata = {"architecture": architecture, "num_classes": head, "class_names": class_names,
                 "preprocessing": arch.PREPROCESSING,
                 "source": f"Keras {keras.__version__} model {model.name!r} ({source or 'in memory'}), "
                           f"backend {backend}",

@@ -120,17 +120,37 @@ def _build(name, state_dict, metadata, source):
     if architecture not in ARCHITECTURES:
         raise checkpoint.CheckpointError(f"{source}: unknown architecture {architecture!r}; "
                                          f"this version knows {', '.join(sorted(ARCHITECTURES))}")
-    checked_num_classes(ARCHITECTURES[architecture].module, state_dict, source)
+    num_classes = checked_num_classes(ARCHITECTURES[architecture].module, state_dict, source)
+    _check_class_names(metadata.get("class_names"), num_classes, source)
     return Model(name, architecture, state_dict, metadata)
 
 
 def checked_num_classes(arch, state_dict, source):
-    """The number of classes (the FC bias's length; 1000 without one), once every name and
-    shape of ``state_dict`` is checked against the architecture ``arch`` (CheckpointError)."""
-    fc_bias = state_dict.get(arch.FC_BIAS)
-    num_classes = int(fc_bias.shape[0]) if fc_bias is not None and fc_bias.ndim == 1 else 1000
+    """The number of classes, the FC head's outputs (the rows of its weight; of its bias
+    without one; 1000 without either), once every name and shape of ``state_dict`` is checked
+    against the architecture ``arch`` (CheckpointError)."""
+    fc_weight, fc_bias = state_dict.get(arch.FC_WEIGHT), state_dict.get(arch.FC_BIAS)
+    if fc_weight is not None and fc_weight.ndim == 2:
+        num_classes = int(fc_weight.shape[0])
+    else:
+        num_classes = int(fc_bias.shape[0]) if fc_bias is not None and fc_bias.ndim == 1 else 1000
     checkpoint.check_state_dict(state_dict, arch.expected_shapes(num_classes), source)
     return num_classes
+
+
+def _check_class_names(class_names, num_classes, source):
+    """A weights file whose class names do not fit its FC head is refused (CheckpointError):
+    an export made before the class count came from the head says "imagenet" for any head."""
+    if class_names == "imagenet":
+        count, names = 1000, "'imagenet' (1000 names)"
+    elif isinstance(class_names, (list, tuple)):
+        count, names = len(class_names), f"{len(class_names)} names"
+    else:                                                   # None: generic names, as many as the head needs
+        return
+    if count != num_classes:
+        raise checkpoint.CheckpointError(
+            f"{source}: its metadata gives class_names {names} but its FC head has {num_classes} outputs; "
+            f"re-export it with numpy-cam export ... --classes FILE (one name a line) or --num-classes {num_classes}")
 
 
 def export_model(name, path):

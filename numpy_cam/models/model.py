@@ -32,8 +32,8 @@ from importlib import resources
 
 import numpy as np
 
-from .._checks import check_array, check_int_range
-from ..cam import _top_classes
+from .._checks import check_array
+from ..cam import _top_classes, checked_top_k
 from ..io.image import input_range, preprocess
 from ..layers import global_avg_pool, global_max_pool, linear, softmax
 
@@ -116,9 +116,12 @@ class Model:
     def _classify(self, f):
         return linear(POOLING[self.pooling](f), self.fc_weight, self.fc_bias)  # (N, classes)
 
-    def predict(self, image, top_k=5):
-        """The top-k classes of one image as a list of (index, name, probability), best first."""
-        top_k = check_int_range("top_k", top_k, 1, self.num_classes)
+    def predict(self, image, top_k=None):
+        """The top-k classes of one image as a list of (index, name, probability), best first.
+
+        top_k : int in 1..classes, or None: min(5, classes).
+        """
+        top_k = checked_top_k(top_k, self.num_classes)
         probs = softmax(self._classify(self._features(self.preprocess(image))))[0]  # (classes,)
         return [(int(i), self.class_names[i], float(probs[i])) for i in _top_classes(probs, top_k)]
 
