@@ -19,13 +19,16 @@ The engine
                     file per architecture (``efficientnet_lite``: Lite0/1/2, ``resnet``,
                     ``keras_resnet``, ``small``) and the conv + batch-norm unit (``conv_bn``)
 Input and output
-    io/             ``io.checkpoint`` (safe PyTorch reading, the .npz format), ``io.export``
-                    (PyTorch and Keras -> .npz), ``io.image`` (loading, preprocessing, PNG writing)
+    io/             ``io.checkpoint`` (the .npz format, weights checked at load, the memory
+                    bound), ``io.torch_pickle`` (zip checks, PyTorch's layouts read without torch
+                    or running code), ``io.export`` (PyTorch and Keras -> .npz), ``io.image``
+                    (loading, preprocessing, PNG writing)
 The experiment
     gap_gmp/        GAP vs GMP on synthetic data with exact boxes: ``synthetic``, ``evaluate``,
                     ``python -m numpy_cam.gap_gmp``
 The tools
     cli.py          the ``numpy-cam`` command (``__main__.py``: ``python -m numpy_cam``)
+    _outputs.py     what the command may read and write: regular files in, only its own files out
     _checks.py      the one validation policy (TypeError / ValueError, checked once at the boundary)
     data/           the bundled photos, the ImageNet class names, the small GAP / GMP nets and
                     their results (package data)
