@@ -279,8 +279,10 @@ def test_a_folder_scan_skips_fifos_and_non_images(capsys, tmp_path, photo):
 def test_the_folder_scan_takes_what_pillow_decodes():
     suffixes = _outputs.image_suffixes()
     assert suffixes[:len(_outputs.COMMON_SUFFIXES)] == _outputs.COMMON_SUFFIXES
+    registered = Image.registered_extensions()                 # QOI came with Pillow 9.5: skip what is absent
     for ext in (".bmp", ".gif", ".tiff", ".ppm", ".pgm", ".jfif", ".qoi", ".tga", ".ico", ".apng"):
-        assert ext in suffixes, ext
+        assert ext in suffixes or ext not in registered, ext
+    assert ".jfif" in suffixes and ".tiff" in suffixes
     for ext in (".h5", ".hdf", ".grib", ".bufr", ".wmf", ".mpg", ".pdf", ".npz", ".txt"):
         assert ext not in suffixes, ext                      # stubs, header readers, save-only, not images
 

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 import numpy_cam
+from golden_check import assert_within_tau
 from numpy_cam.io import checkpoint
 
 
@@ -79,13 +80,12 @@ def test_pixels_on_the_0_255_scale_warn(model, coffee_x):
 
 
 def test_float64_in_float64_out_agrees_with_float32(model, coffee_x):
-    """Every stage in float64 agrees with float32 to float32's error: 1e-4 x the stage's max |value|."""
+    """Every stage in float64 agrees with float32 to float32's error: the golden rule, TAU x the stage's max |value|."""
     s32, s64 = model.stages(coffee_x), model.stages(coffee_x.astype(np.float64))
     assert list(s32) == list(s64)
     for name in s32:
         assert s32[name].dtype == np.float32 and s64[name].dtype == np.float64, name
-        scale = float(np.abs(s64[name]).max())
-        np.testing.assert_allclose(s32[name], s64[name], rtol=0, atol=1e-4 * scale, err_msg=name)
+        assert_within_tau(s32[name], s64[name], name)
     f64 = model.features(coffee_x.astype(np.float64))
     assert f64.dtype == np.float64 and model.classify(f64).dtype == np.float64
     np.testing.assert_array_equal(f64, s64["features"])
