@@ -27,22 +27,16 @@ import zipfile
 from PIL import EpsImagePlugin, Image, ImageFile
 
 from . import __version__
+from .io.image import file_kind as kind
+from .io.image import name_limit
 
 MARK = {"Software": f"numpy-cam {__version__}"}   # the text chunk of every PNG numpy-cam writes
 WEIGHTS_MEMBER = "__metadata__.npy"                  # in every .npz that ``save_weights`` writes
-KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-         (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"),
-         (stat.S_ISREG, "a regular file"))
 COMMON_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")     # named first in messages
 
 
 class BadInput(Exception):
     """Anything the user can fix: reported as one line, exit code 2."""
-
-
-def kind(mode):
-    """What an ``st_mode`` is, in words: "a folder", "a pipe (FIFO)", "a character device", ..."""
-    return next((name for is_kind, name in KINDS if is_kind(mode)), "a special file")
 
 
 @functools.cache
@@ -138,13 +132,6 @@ def collect_images(paths):
     return found, skipped
 
 
-def _name_limit(folder):
-    try:
-        return os.pathconf(folder or ".", "PC_NAME_MAX")
-    except (OSError, ValueError):               # no such folder yet, or no pathconf (Windows)
-        return 255
-
-
 def check_output_file(path, role, inputs, folder_made_later=False):
     """Refuse (BadInput) to write ``path`` unless it is new or a regular file numpy-cam wrote.
 
@@ -157,7 +144,7 @@ def check_output_file(path, role, inputs, folder_made_later=False):
     folder = os.path.dirname(path)
     if not folder_made_later and not os.path.isdir(folder or "."):
         raise BadInput(f"{path} ({role}): the folder {folder} does not exist")
-    name_bytes, limit = len(os.fsencode(os.path.basename(path))), _name_limit(folder)
+    name_bytes, limit = len(os.fsencode(os.path.basename(path))), name_limit(folder or ".")
     if name_bytes > limit:
         raise BadInput(f"{path} ({role}): the name is {name_bytes} bytes, over the file-name limit of "
                        f"{limit} bytes; choose a shorter name")

@@ -235,7 +235,7 @@ def test_a_broken_symlink_or_an_empty_out(capsys, tmp_path, photo, monkeypatch, 
 
 
 def test_an_output_name_over_the_file_name_limit(capsys, tmp_path, no_model):
-    limit = _outputs._name_limit(str(tmp_path))
+    limit = _outputs.name_limit(str(tmp_path))
     long = tmp_path / ("a" * (limit - 4) + ".png")           # a legal input name, just within the limit
     long.write_bytes(COFFEE.read_bytes())
     out = tmp_path / ("a" * (limit - 4) + "_cam.png")

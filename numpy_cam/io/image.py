@@ -266,7 +266,7 @@ def save_png(path, rgb, text=None):
     check_rgb_image("rgb", rgb)
     info = _png_info(text)
     target, folder = _save_target(os.fspath(path))
-    tmp = os.path.join(folder, _temporary_name(os.path.basename(target), _name_limit(folder)))
+    tmp = os.path.join(folder, _temporary_name(os.path.basename(target), name_limit(folder)))
     try:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -283,8 +283,15 @@ def save_png(path, rgb, text=None):
         raise
 
 
-_SPECIAL_FILES = ((stat.S_ISFIFO, "a pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+# What an st_mode is, in the words of every message about files (here and in the command's _outputs).
+FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"),
+              (stat.S_ISREG, "a regular file"))
+
+
+def file_kind(mode):
+    """What an ``st_mode`` is, in words: "a folder", "a pipe (FIFO)", "a character device", ..."""
+    return next((name for is_kind, name in FILE_KINDS if is_kind(mode)), "a special file")
 
 
 def _save_target(path):
@@ -296,7 +303,7 @@ def _save_target(path):
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save {path!r}: the folder {folder!r} does not exist")
-    size, limit = len(os.fsencode(os.path.basename(target))), _name_limit(folder)
+    size, limit = len(os.fsencode(os.path.basename(target))), name_limit(folder)
     if size > limit:
         raise ValueError(f"cannot save {path!r}: the name is {size} bytes, over the file-name limit "
                          f"of {limit} bytes")
@@ -306,14 +313,13 @@ def _save_target(path):
         mode = None                                                      # a new file
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(f"cannot save {path!r}: {it} is a folder; expected a file name")
-    for is_kind, kind in _SPECIAL_FILES if mode is not None else ():
-        if is_kind(mode):
-            raise ValueError(f"cannot save {path!r}: {it} is {kind}, not a regular file; "
-                             "save_png replaces only regular files")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"cannot save {path!r}: {it} is {file_kind(mode)}, not a regular file; "
+                         "save_png replaces only regular files")
     return target, folder
 
 
-def _name_limit(folder):
+def name_limit(folder):
     """The longest file name the folder's file system takes, in bytes (255 where it cannot say)."""
     try:
         return os.pathconf(folder, "PC_NAME_MAX")
