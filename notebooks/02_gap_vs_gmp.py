@@ -30,7 +30,7 @@ import numpy as np
 import numpy_cam
 from numpy_cam import gap_gmp, visualize
 from numpy_cam.gap_gmp import synthetic
-from numpy_cam.gradcam import grad_cam
+from numpy_cam.family import grad_cam
 
 gap = numpy_cam.load_model("small_gap")        # weights/small_gap_seed0.npz
 gmp = numpy_cam.load_model("small_gmp")        # weights/small_gmp_seed0.npz: the same net, max pooling

@@ -25,7 +25,7 @@ import numpy as np
 
 import numpy_cam
 from numpy_cam import localize, upsample, visualize
-from numpy_cam.gradcam import grad_cam, score_gradient
+from numpy_cam.family import grad_cam, score_gradient
 from numpy_cam.released_code import localize_released_code, released_code_rects
 
 model = numpy_cam.load_model()
@@ -186,7 +186,7 @@ visualize.montage([numpy_cam.draw_box(on_map, localize.localize(result.heatmap))
 #
 #     Grad-CAM = ReLU(M_c) / (h w),
 #
-# CAM up to a positive constant and the ReLU. `gradcam.score_gradient` writes the gradient
+# CAM up to a positive constant and the ReLU. `family.score_gradient` writes the gradient
 # out (no autograd); the test suite checks it against finite differences and torch.
 
 # %%

@@ -72,7 +72,7 @@ def class_activation_map_loop(features, fc_weight, class_idx):
 
 
 def _check_head(features, fc_weight, class_idx, several):
-    """The checks of ``class_activation_map`` (and ``gradcam``): class_idx as an (N, J) intp
+    """The checks of ``class_activation_map`` (and ``family``): class_idx as an (N, J) intp
     array; ``several`` False: one class per image only (an int or N ints), J = 1."""
     check_array("features", features, "(N, K, h, w)")
     num_images, num_maps = features.shape[:2]

@@ -4,7 +4,7 @@ import pytest
 
 import numpy_cam
 from numpy_cam.cam import class_activation_map
-from numpy_cam.gradcam import grad_cam, score_gradient
+from numpy_cam.family import grad_cam, score_gradient
 from numpy_cam.models import POOLING
 
 RNG = np.random.default_rng(2017)
