@@ -10,7 +10,10 @@ The paper, in order
     visualize.py    jet colormap, overlay, box, figures
     explain.py      all of it on one photo, every step kept (``explain_image``); its figure
 Its neighbours
-    gradcam.py      Grad-CAM on the same head, and why it equals ReLU(M_c) / (h w)
+    family/         the CAM family on the same head, gradients written out: ``gradients``,
+                    ``gradcam`` (Grad-CAM, XGrad-CAM, HiResCAM, LayerCAM), ``gradcam_pp``,
+                    ``scorecam``, ``eigencam``; which coincide with CAM and why (``method_map``)
+    presets.py      each peer's post-processing of a raw map as a named preset (``postprocess``)
     released_code.py  the authors' released box generator (dt_box), for comparison
 The engine
     layers/         the layers as pure NCHW functions (``layers``), their loop twins
