@@ -195,10 +195,10 @@ def make_output_folder(out):
             raise BadInput(f"cannot create the output folder {out}: {err.strerror}") from err
 
 
-def plan_outputs(images, out, inputs):
-    """<out>/<stem>_cam.png for each image, each checked; two inputs may not write the same file."""
+def plan_outputs(images, out, inputs, suffix="_cam.png"):
+    """<out>/<stem><suffix> for each image, each checked; two inputs may not write the same file."""
     check_output_folder(out)
-    paths = [os.path.join(out, os.path.splitext(os.path.basename(p))[0] + "_cam.png") for p in images]
+    paths = [os.path.join(out, os.path.splitext(os.path.basename(p))[0] + suffix) for p in images]
     seen = {}
     for image, path in zip(images, paths):
         if path in seen:

@@ -1,12 +1,14 @@
 """The ``numpy-cam`` command: top-k classes, and a CAM overlay with its box, for each image.
 
     numpy-cam IMAGE [IMAGE | DIR ...] [--model NAME|PATH] [--class INDEX|NAME] [--top-k K]
-              [--out DIR] [--json] [--alpha A] [--threshold T]
+              [--method NAME] [--out DIR] [--json] [--alpha A] [--threshold T]
     numpy-cam export SOURCE --arch NAME --out FILE.npz [--classes FILE] [--num-classes N]
     numpy-cam explain IMAGE [--class INDEX|NAME] [--top-k K] [--model NAME|PATH] [--out FILE.png]
     numpy-cam --version
 
-Writes ``<out>/<image name>_cam.png`` for the chosen class (default: the top-1). With
+Writes ``<out>/<image name>_cam.png`` for the chosen class (default: the top-1);
+``--method gradcam`` (any of ``numpy_cam.family.METHODS``) maps it with another member of the
+family instead and writes ``<image name>_gradcam.png``. With
 ``--json`` stdout carries one JSON record per image and nothing else (never NaN or Infinity:
 an image whose class scores are not finite is an error of that image). ``--top-k`` defaults
 to min(5, classes). Bad input: one line on stderr, exit code 2, no traceback, no partial file
@@ -43,6 +45,7 @@ from . import __version__
 from ._checks import check_int_range, check_unit_interval
 from ._outputs import (MARK, BadInput, check_input, check_output_file, collect_images, make_output_folder,
                        plan_outputs)
+from .family import METHODS
 from .io.checkpoint import CheckpointError
 
 EXIT_BAD_INPUT = 2
@@ -104,6 +107,8 @@ def build_parser():
     p.add_argument("--class", dest="class_", metavar="INDEX|NAME",
                    help="the class to map (default: each image's top-1 class)")
     p.add_argument("--top-k", type=int, help="how many classes to print (default: 5, or all if fewer)")
+    p.add_argument("--method", default="cam", choices=METHODS, help="the map: CAM (Eq. 2, the default) or another "
+                   "member of the family (scorecam runs a forward pass per feature map: about 50 s per image)")
     p.add_argument("--out", default=".", help="folder for the <name>_cam.png files (default: .)")
     p.add_argument("--json", action="store_true", help="print one JSON record per image")
     p.add_argument("--alpha", type=unit_interval("--alpha"), default=0.5,
@@ -147,7 +152,7 @@ def run_one(model, image_path, out_path, class_idx, args):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             result = _explain_image(model, image_path, class_idx, args.top_k, args.threshold, args.alpha,
-                                    connectivity=8)
+                                    connectivity=8, method=args.method)
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
             raise BadInput(f"{image_path}: refusing an image over Pillow's decompression-bomb limit of "
                            f"{Image.MAX_IMAGE_PIXELS} pixels ({err})") from err
@@ -158,7 +163,8 @@ def run_one(model, image_path, out_path, class_idx, args):
             "crop": list(result.crop),
             "classes": [{"index": i, "name": n, "probability": p} for i, n, p in result.top],
             "class": {"index": c, "name": model.class_names[c], "probability": float(result.probs[c])},
-            "bbox": None if result.bbox is None else [int(v) for v in result.bbox], "output": out_path}
+            "bbox": None if result.bbox is None else [int(v) for v in result.bbox], "output": out_path,
+            "method": result.method}
 
 
 def check_finite(image_path, scores):
@@ -194,7 +200,8 @@ def _print_record(record):
         print(f"  {cls['probability']:7.2%}  {cls['index']:4d}  {cls['name']}")
     c, box = record["class"], record["bbox"]
     where = "no box (the map is constant)" if box is None else "box x0,y0,x1,y1 = " + ",".join(map(str, box))
-    print(f"  wrote {record['output']}: CAM of {c['index']} {c['name']}, {where}")
+    label = "CAM" if record["method"] == "cam" else record["method"]
+    print(f"  wrote {record['output']}: {label} of {c['index']} {c['name']}, {where}")
 
 
 def _one_line(err):
@@ -317,7 +324,8 @@ def _main(argv):
         return stop.code
     try:                                        # every path first, then the model, then the options
         images, skipped = collect_images(args.images)
-        outputs = plan_outputs(images, args.out, _stats(images) + _model_inputs(args.model))
+        suffix = "_cam.png" if args.method == "cam" else f"_{args.method}.png"
+        outputs = plan_outputs(images, args.out, _stats(images) + _model_inputs(args.model), suffix)
         from .models import load_model
         model = load_model(args.model)
         args.top_k = _top_k(args.top_k, model.num_classes)

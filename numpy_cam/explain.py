@@ -4,6 +4,9 @@
 
     image -> centre crop -> x -> f_k -> S_c, P_c -> M_c -> upsampled heatmap -> box -> overlay
 
+``method=`` replaces M_c by another raw map of the family (``numpy_cam.family``: "gradcam",
+"scorecam", ...); every other step stays the same, so the methods can be compared on one photo.
+
 The network sees the centre crop of the official preprocessing (``Model.preprocess``), so
 the map covers that crop: it is upsampled to the crop's size in the photo's own pixels and
 drawn there; the part of the photo outside the crop is shown darkened. Boxes are in the
@@ -23,6 +26,7 @@ from PIL import Image, ImageDraw
 
 from ._checks import check_choice, check_int_range, check_unit_interval
 from .cam import _class_activation_map, _normalize, _to_heatmap, _top_classes, checked_top_k, default_top_k
+from .family import METHODS
 from .io.image import _preprocess, centre_crop_box, load_image
 from .layers import softmax
 from .localize import _localize, _threshold_mask
@@ -44,13 +48,15 @@ class CamResult:
     probs: np.ndarray        # (classes,) P_c
     top: list                # [(index, name, probability)] best first
     class_idx: int           # c, the class mapped
-    cam: np.ndarray          # (h, w) M_c, raw (Eq. 2)
-    heatmap: np.ndarray      # (side, side) in [0, 1], M_c upsampled to the crop and normalised
+    cam: np.ndarray          # (h, w) M_c, raw (Eq. 2); or the method's raw map
+    heatmap: np.ndarray      # (side, side) in [0, 1], the raw map upsampled to the crop and normalised
     bbox: tuple              # (x0, y0, x1, y1) inclusive in the photo, or None
     picture: np.ndarray      # (H, W, 3) uint8: overlay + box
+    method: str = "cam"      # the family member that made ``cam`` (``numpy_cam.family.METHODS``)
 
 
-def explain_image(model, image, class_idx=None, top_k=None, threshold=0.2, alpha=0.5, connectivity=8):
+def explain_image(model, image, class_idx=None, top_k=None, threshold=0.2, alpha=0.5, connectivity=8,
+                  method="cam"):
     """Run the CAM method on one image and keep every step.
 
     Parameters
@@ -62,6 +68,9 @@ def explain_image(model, image, class_idx=None, top_k=None, threshold=0.2, alpha
     threshold : float in [0, 1] -- the box threshold, a fraction of the map's max (paper: 0.2)
     alpha : float in [0, 1] -- the heatmap's weight in the overlay
     connectivity : 4 or 8 -- of the connected components (see ``localize``)
+    method : one of ``numpy_cam.family.METHODS`` -- the raw map: "cam" (Eq. 2, the default),
+        "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam" (all the maps:
+        about 50 s on Lite0 on 2 cores), "eigencam"
 
     Returns
     -------
@@ -74,10 +83,11 @@ def explain_image(model, image, class_idx=None, top_k=None, threshold=0.2, alpha
         class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
     return _explain_image(model, image, class_idx, checked_top_k(top_k, model.num_classes),
                           check_unit_interval("threshold", threshold), check_unit_interval("alpha", alpha),
-                          check_choice("connectivity", connectivity, (4, 8)))
+                          check_choice("connectivity", connectivity, (4, 8)),
+                          check_choice("method", method, tuple(METHODS)))
 
 
-def _explain_image(model, image, class_idx, top_k, threshold, alpha, connectivity):
+def _explain_image(model, image, class_idx, top_k, threshold, alpha, connectivity, method="cam"):
     """``explain_image`` without the checks of its arguments (the image is checked as it loads)."""
     rgb = load_image(image)                                                  # (H, W, 3) uint8
     crop_box = centre_crop_box(rgb.shape[0], rgb.shape[1], model.preprocessing["crop_fraction"])
@@ -88,7 +98,10 @@ def _explain_image(model, image, class_idx, top_k, threshold, alpha, connectivit
     probs = softmax(logits)                                                  # (classes,)
     ranked = _top_classes(logits, top_k)                                     # (top_k,)
     c = int(ranked[0]) if class_idx is None else class_idx
-    cam = _class_activation_map(f, model.fc_weight, np.array([[c]]))[0, 0]   # (h, w) M_c
+    if method == "cam":
+        cam = _class_activation_map(f, model.fc_weight, np.array([[c]]))[0, 0]   # (h, w) M_c
+    else:                                                                # another member, on the same x
+        cam = METHODS[method](model, x, c)[0]                                # (h, w)
     heatmap = _to_heatmap(cam, (side, side))                                 # (side, side) in [0, 1]
     box = _localize(heatmap, threshold, connectivity)
     if box is not None:
@@ -99,7 +112,7 @@ def _explain_image(model, image, class_idx, top_k, threshold, alpha, connectivit
     return CamResult(image=rgb, crop=(left, top, left + side - 1, top + side - 1), x=x, features=f,
                      logits=logits, probs=probs,
                      top=[(int(i), model.class_names[i], float(probs[i])) for i in ranked],
-                     class_idx=c, cam=cam, heatmap=heatmap, bbox=box, picture=picture)
+                     class_idx=c, cam=cam, heatmap=heatmap, bbox=box, picture=picture, method=method)
 
 
 def _tile(rgb, side):

@@ -302,3 +302,21 @@ def test_a_closed_stdout_ends_the_command_quietly(tmp_path):
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_method_maps_with_another_member_of_the_family(capsys, tmp_path):
+    code, out, err = run(capsys, COFFEE, "--method", "gradcam", "--json", "--out", tmp_path)
+    assert code == 0 and err == ""
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert record["method"] == "gradcam" and record["output"] == str(tmp_path / "coffee_gradcam.png")
+    assert os.listdir(tmp_path) == ["coffee_gradcam.png"]
+    code, out, _ = run(capsys, COFFEE, "--out", tmp_path)             # CAM, the default, beside it
+    assert code == 0 and "CAM of 967 espresso" in out and sorted(os.listdir(tmp_path)) == [
+        "coffee_cam.png", "coffee_gradcam.png"]
+    code, out, _ = run(capsys, COFFEE, "--method", "gradcam", "--out", tmp_path)
+    assert code == 0 and "gradcam of 967 espresso" in out             # its own output, replaced
+
+
+def test_an_unknown_method_is_one_line(capsys, tmp_path):
+    assert_bad(capsys, [COFFEE, "--method", "gradcampp", "--out", tmp_path],
+               "argument --method: invalid choice: 'gradcampp' (choose from ", tmp_path)

@@ -70,7 +70,7 @@ def test_explain_image_checks_each_argument_once(model, checked):
     result = numpy_cam.explain_image(model, numpy_cam.DATA / "coffee.png", class_idx=967, top_k=3,
                                      threshold=0.3, alpha=0.4, connectivity=4)
     assert result.class_idx == 967 and len(result.top) == 3
-    assert sorted(checked) == ["alpha", "class_idx", "connectivity", "threshold", "top_k"]
+    assert sorted(checked) == ["alpha", "class_idx", "connectivity", "method", "threshold", "top_k"]
 
 
 def test_explain_figure_checks_each_argument_once(model, checked):
@@ -99,6 +99,7 @@ def test_the_explain_command_checks_nothing_twice(tmp_path, capsys, checked):
     ({"alpha": -0.5}, ValueError, r"alpha must be between 0 and 1; got -0.5"),
     ({"alpha": "0.5"}, TypeError, r"alpha must be a number between 0 and 1; got '0.5'"),
     ({"connectivity": 6}, ValueError, r"connectivity must be 4 or 8; got 6"),
+    ({"method": "gradcam-pp"}, ValueError, r"method must be 'cam', 'gradcam', .* or 'eigencam'; got 'gradcam-pp'"),
 ])
 def test_explain_image_bad_arguments(model, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -115,3 +116,27 @@ def test_explain_image_bad_arguments(model, kwargs, error, match):
 def test_explain_figure_bad_arguments(model, kwargs, error, match):
     with pytest.raises(error, match=match):
         explain_figure(model, numpy_cam.DATA / "coffee.png", **kwargs)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "hirescam", "eigencam"])
+def test_explain_image_maps_with_another_method_and_keeps_every_other_step(model, method):
+    """method= replaces M_c by that method's raw map of the same class on the same x; the rest is CAM's."""
+    from numpy_cam.cam import to_heatmap
+    from numpy_cam.family import method_map
+    cam = numpy_cam.explain_image(model, numpy_cam.DATA / "chelsea.png")
+    other = numpy_cam.explain_image(model, numpy_cam.DATA / "chelsea.png", method=method)
+    assert other.method == method and cam.method == "cam"
+    assert other.class_idx == cam.class_idx == 282 and other.top == cam.top
+    np.testing.assert_array_equal(other.x, cam.x)
+    np.testing.assert_array_equal(other.cam, method_map(model, cam.x, 282, method)[0])
+    side = cam.heatmap.shape[0]
+    np.testing.assert_array_equal(other.heatmap, to_heatmap(other.cam, (side, side)))
+    if method == "eigencam":                     # no class: another map
+        assert np.abs(other.heatmap - cam.heatmap).max() > 0.05
+        return
+    # Grad-CAM = ReLU(M_c) / (h w), HiResCAM = M_c / (h w) on this GAP head; M_c > 0 on this photo,
+    # so both give CAM's heatmap and box (family's theorem, seen through the whole pipeline)
+    assert cam.cam.min() > 0
+    np.testing.assert_allclose(other.cam, cam.cam / cam.cam.size, rtol=0, atol=1e-6 * np.abs(cam.cam).max())
+    np.testing.assert_allclose(other.heatmap, cam.heatmap, rtol=0, atol=1e-5)
+    assert other.bbox == cam.bbox
