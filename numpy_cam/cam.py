@@ -96,9 +96,10 @@ def default_top_k(num_classes):
     return min(DEFAULT_TOP_K, num_classes)
 
 
-def checked_top_k(top_k, num_classes):
-    """top_k as an int in 1..num_classes; None: ``default_top_k(num_classes)``."""
-    return check_int_range("top_k", default_top_k(num_classes) if top_k is None else top_k, 1, num_classes)
+def checked_top_k(top_k, num_classes, name="top_k"):
+    """top_k as an int in 1..num_classes; None: ``default_top_k(num_classes)`` (always in range).
+    ``name`` is how the message calls it ("--top-k" in the command)."""
+    return default_top_k(num_classes) if top_k is None else check_int_range(name, top_k, 1, num_classes)
 
 
 def top_classes(logits, top_k=None):

@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from . import __version__
-from ._checks import check_int_range, check_unit_interval
+from ._checks import check_unit_interval
 from ._outputs import (MARK, BadInput, check_input, check_output_file, collect_images, make_output_folder,
                        plan_outputs)
 from .family import METHODS
@@ -176,8 +176,8 @@ def check_finite(image_path, scores):
 
 def _top_k(top_k, num_classes):
     """--top-k as given, checked against the number of classes; not given: min(5, classes)."""
-    from .cam import default_top_k
-    return default_top_k(num_classes) if top_k is None else check_int_range("--top-k", top_k, 1, num_classes)
+    from .cam import checked_top_k
+    return checked_top_k(top_k, num_classes, "--top-k")
 
 
 def _stats(paths):

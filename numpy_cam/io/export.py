@@ -38,6 +38,7 @@ from .._checks import check_int_range
 from ..models import (ARCHITECTURES, CAM_HEAD_REASON, NOT_A_CAM_HEAD, REFUSED_ARCHITECTURES,
                       checked_num_classes)
 from ..models.keras_resnet import KERAS_RESNET50
+from ..models.model import generic_class_names
 from . import checkpoint
 
 __all__ = ["export_checkpoint", "export_keras", "read_class_names", "generic_class_names", "check_cam_head_keras",
@@ -48,7 +49,6 @@ KERAS_ARCHITECTURES = {"keras_resnet50": KERAS_RESNET50}     # what a Keras mode
 # Keras variable name -> state-dict suffix (BN: gamma, beta, moving mean, moving variance)
 VARIABLE_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
                   "moving_mean": "running_mean", "moving_variance": "running_var"}
-GENERIC_NAME = "class {}"           # the name of class i when none are given: "class 0", "class 1", ...
 MAX_NAMES_BYTES = 16 << 20          # a file of class names is far smaller (ImageNet's 1000: 21 kB)
 
 
@@ -101,11 +101,6 @@ def export_checkpoint(source, out_path, architecture, class_names=None, descript
                 "source_sha256": checkpoint.sha256_of_file(source)}
     checkpoint.save_weights(out_path, arrays, metadata)
     return metadata
-
-
-def generic_class_names(num_classes):
-    """The names of a model exported without names: ["class 0", "class 1", ...]."""
-    return [GENERIC_NAME.format(i) for i in range(num_classes)]
 
 
 def read_class_names(path):

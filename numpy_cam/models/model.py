@@ -142,6 +142,14 @@ class Model:
         return x
 
 
+GENERIC_NAME = "class {}"           # the name of class i when none are given: "class 0", "class 1", ...
+
+
+def generic_class_names(num_classes):
+    """The names of a model exported without names: ["class 0", "class 1", ...]."""
+    return [GENERIC_NAME.format(i) for i in range(num_classes)]
+
+
 def class_names_for(source, num_classes):
     if source == "imagenet" or source is None and num_classes == 1000:
         text = resources.files("numpy_cam").joinpath("data/imagenet_classes.txt").read_text("utf-8")
@@ -149,7 +157,7 @@ def class_names_for(source, num_classes):
     elif isinstance(source, (list, tuple)):
         names = tuple(str(n) for n in source)
     else:
-        names = tuple(f"class {i}" for i in range(num_classes))
+        names = tuple(generic_class_names(num_classes))
     if len(names) != num_classes:
         raise ValueError(f"the model has {num_classes} classes but {len(names)} class names")
     return names
