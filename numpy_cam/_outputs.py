@@ -28,7 +28,7 @@ from PIL import EpsImagePlugin, Image, ImageFile
 
 from . import __version__
 from .io.image import file_kind as kind
-from .io.image import name_limit
+from .io import name_limit
 
 MARK = {"Software": f"numpy-cam {__version__}"}   # the text chunk of every PNG numpy-cam writes
 WEIGHTS_MEMBER = "__metadata__.npy"                  # in every .npz that ``save_weights`` writes

@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from . import name_limit
+
 __all__ = ["CheckpointError", "read_torch_checkpoint", "save_weights", "load_weights",
            "sha256_of_file", "check_state_dict"]
 
@@ -354,10 +356,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
 def _temporary_prefix(folder: str, base: str) -> str:
     """``.<base>.``, shortened so that mkstemp's name (8 random characters, ``.tmp``) stays
     within the folder's file-name limit for any legal `base`."""
-    try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
-    except (AttributeError, OSError, ValueError):        # no pathconf (Windows), or no answer
-        limit = 255
+    limit = name_limit(folder)
     while len(os.fsencode(f".{base}.12345678.tmp")) > limit and base:
         base = base[:-1]
     return f".{base}."

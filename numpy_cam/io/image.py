@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .._checks import check_rgb_image
+from . import name_limit
 
 RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
@@ -317,14 +318,6 @@ def _save_target(path):
         raise ValueError(f"cannot save {path!r}: {it} is {file_kind(mode)}, not a regular file; "
                          "save_png replaces only regular files")
     return target, folder
-
-
-def name_limit(folder):
-    """The longest file name the folder's file system takes, in bytes (255 where it cannot say)."""
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (AttributeError, OSError, ValueError):                        # Windows, or no such setting
-        return 255
 
 
 def _temporary_name(name, limit):
