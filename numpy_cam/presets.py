@@ -18,9 +18,14 @@ The steps (a step is a tuple: its name, then its parameters)
                                  "bilinear-corners"  corner pixels' centres aligned (scipy.ndimage.zoom)
                                  "nearest"           PyTorch's default "nearest": source floor(o * n_in / n_out)
                                  "bicubic"           Pillow's BICUBIC, in float32 (Pillow's mode "F")
-                                 A uint8 map stays uint8, rounded to the nearest level, as cv2 does.
+                                 "matlab-bicubic"    MATLAB's imresize (Keys a = -0.5, mirrored edges,
+                                                     antialiased when shrinking): ``authors.imresize``
+                                 A uint8 map stays uint8 under "bilinear", resized in cv2's 11-bit fixed
+                                 point, level for level (``_opencv_resize``): the demo's two cv2.resize calls.
     ("uint8",)                   the integer part of 255 m, as ``np.uint8(255 * m)`` truncates
     ("square",)                  m ** 2
+    ("abs",)                     |m|
+    ("uint8-round",)             floor(255 m + 0.5), MATLAB's round, as gray2ind
 
 The presets (what each peer returns, or draws)
     numpy-cam          resize bilinear, min-max (eps 0): ``cam.to_heatmap``'s default
@@ -32,10 +37,13 @@ The presets (what each peer returns, or draws)
                        ``LayerAttribution.interpolate`` with its default mode
     cam-pytorch-demo   min-max (eps 0), uint8, resize bilinear to 256 x 256, resize bilinear: the
                        authors' ``pytorch_CAM.py`` (uint8 before both cv2.resize calls)
+    cam-matlab-demo    resize matlab-bicubic, abs, min-max (eps 0), uint8-round: the authors' demo.m
+                       per crop (coloured with ``authors.matlab_jet``); the ten-crop merge is
+                       ``authors.merge_ten_crops``
     tf-keras-vis       relu, resize bilinear-corners, min-max 1e-7 (tf-keras-vis Gradcam)
 
 Which raw map goes in: the peer's own. For Grad-CAM on this GAP head (pytorch-grad-cam,
-torchcam, tf-keras-vis) that is ReLU(M_c) / (h w); for torchcam's CAM and the demo, M_c; for
+torchcam, tf-keras-vis) that is ReLU(M_c) / (h w); for torchcam's CAM and the demos, M_c; for
 captum's LayerGradCam, M_c / (h w) (it applies no ReLU unless asked). One fact follows from the
 steps: min-max undoes any positive scale and shift, and a bilinear resize commutes with both, so
 min-max, resize, min-max is resize, min-max: given the same ReLU'd map, "pytorch-grad-cam" equals
@@ -53,6 +61,8 @@ import numpy as np
 from PIL import Image
 
 from ._checks import check_array, check_choice, check_size
+from ._opencv_resize import resize_linear_uint8
+from .authors.imresize import imresize
 from .upsample import _upsample_bilinear
 
 __all__ = ["PRESETS", "postprocess"]
@@ -80,7 +90,7 @@ PRESETS = {
     "torchcam-cam": Preset(
         (("min-max", 1e-8),),
         TORCHCAM + "methods/activation.py, CAM (self._relu stays False, methods/core.py line 126, "
-        "though its docstring writes a ReLU); methods/core.py, _CAM._normalize, lines 193-199"),
+        "though its docstring, line 29, writes a ReLU); methods/core.py, _CAM._normalize, lines 193-199"),
     "torchcam-overlay": Preset(
         (("relu",), ("min-max", 1e-8), ("resize", "bicubic"), ("square",)),
         TORCHCAM + "utils.py, overlay_mask, lines 49-50 (mask.resize(img.size, resample=BICUBIC), "
@@ -94,12 +104,21 @@ PRESETS = {
         (("min-max", 0.0), ("uint8",), ("resize", "bilinear", (256, 256)), ("resize", "bilinear")),
         "zhoubolei/CAM (commit c63f285), pytorch_CAM.py, returnCAM, lines 50-53 (cam - min, / max, "
         "np.uint8(255 * cam_img), cv2.resize to size_upsample = (256, 256)), and line 94 (cv2.resize "
-        "to the photo's (width, height), then cv2.applyColorMap)"),
+        "to the photo's (width, height), then cv2.applyColorMap); cv2.resize's uint8 fixed point as "
+        "numpy_cam/_opencv_resize.py writes it out (opencv/opencv, modules/imgproc/src/resize.cpp)"),
+    "cam-matlab-demo": Preset(
+        (("resize", "matlab-bicubic"), ("abs",), ("min-max", 0.0), ("uint8-round",)),
+        "zhoubolei/CAM (commit c63f285), demo.m, line 48 (imresize(curCAMmap_crops, [224 224]): MATLAB's default "
+        "bicubic, numpy_cam.authors.imresize); mergeTenCrop.m, line 37 (sum of abs over the crops: one crop's "
+        "share); map2jpg.m, lines 3-6 (mat2gray over [min max], gray2ind(., 256): round(255 m), half away from "
+        "zero). The ten-crop merge itself: numpy_cam.authors.merge_ten_crops"),
     "tf-keras-vis": Preset(
         (("relu",), ("resize", "bilinear-corners"), ("min-max", 1e-7)),
-        "keisen/tf-keras-vis (v0.8.7), tf_keras_vis/gradcam.py, Gradcam.__call__, lines 27, 114-116 "
-        "(activation_modifier K.relu, zoom(cam, factor, order=1), normalize); tf_keras_vis/utils/"
-        "__init__.py, normalize, lines 73-86 ((a - min) / (max - min + K.epsilon()), epsilon 1e-7)"),
+        "keisen/tf-keras-vis (v0.8.7), tf_keras_vis/gradcam.py, Gradcam.__call__, lines 27, 113-116 "
+        "(activation_modifier K.relu, zoom(cam, factor, order=1): scipy's corner-aligned grid, normalize), "
+        "Gradcam._calculate_cam, lines 124-127 (mean of the gradients, weighted sum, the ReLU); "
+        "tf_keras_vis/utils/__init__.py, zoom_factor, lines 106-107 ((1, H / h, W / w)), and normalize, "
+        "lines 73-86 ((a - min) / (max - min + K.epsilon()), epsilon 1e-7)"),
 }
 
 
@@ -146,20 +165,29 @@ def _uint8(m, size):
     return (255 * m).astype(np.uint8)                                  # truncation, as np.uint8(x)
 
 
+def _abs(m, size):
+    return np.abs(m)
+
+
+def _uint8_round(m, size):
+    return np.floor(255 * m + 0.5).astype(np.uint8)                    # MATLAB's round, as gray2ind
+
+
 def _square(m, size):
     return m ** 2
 
 
 def _resize(m, size, kernel, fixed_size=None):
     size = fixed_size or size
+    if kernel == "matlab-bicubic":
+        return imresize(m, size)                                       # (N, H, W), MATLAB's imresize
     if kernel == "bicubic":
         return _resize_bicubic(m, size)
     if kernel == "nearest":
         return _resize_nearest(m, size)
-    out = _upsample_bilinear(m, size, kernel == "bilinear-corners")     # (N, H, W), float
-    if m.dtype == np.uint8:                                            # cv2: a uint8 image stays uint8
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    return out
+    if m.dtype == np.uint8 and kernel == "bilinear":                   # cv2: a uint8 image stays uint8,
+        return resize_linear_uint8(m, size)                            # in its fixed-point arithmetic
+    return _upsample_bilinear(m, size, kernel == "bilinear-corners")    # (N, H, W), float
 
 
 def _resize_nearest(m, size):
@@ -175,4 +203,5 @@ def _resize_bicubic(m, size):
                                 .resize(size[::-1], Image.Resampling.BICUBIC)) for one in m])
 
 
-_STEPS = {"relu": _relu, "min-max": _min_max, "resize": _resize, "uint8": _uint8, "square": _square}
+_STEPS = {"relu": _relu, "min-max": _min_max, "resize": _resize, "uint8": _uint8, "square": _square,
+          "abs": _abs, "uint8-round": _uint8_round}

@@ -1,6 +1,7 @@
 """The peers' post-processing presets: each step on hand-built maps with exact numbers, the
 resizes against the libraries the peers call (scipy always, cv2 and torch where installed), and
 each preset against its peer's own output on EfficientNet-Lite0 where that peer is installed
+(the authors' demo run with cv2; tf-keras-vis in tests/test_presets_tf_keras_vis.py)
 (``pip install -e ".[peers]"`` and ``pip install --no-deps grad-cam==1.5.7``; CI does both).
 
 The peers run on the plain-torch reference net (tests/torch_models.py) through tests/peers.py;
@@ -26,7 +27,7 @@ CLASSES = (504, 282)                        # coffee mug (its M_c dips below 0),
 def test_every_preset_is_made_of_known_steps_and_cites_a_rule():
     for name, preset in PRESETS.items():
         assert all(step[0] in _STEPS for step in preset.steps), name
-        assert "," in preset.rule and ".py" in preset.rule, name      # repository, file, function
+        assert "," in preset.rule and (".py" in preset.rule or ".m," in preset.rule), name   # repository, file, ...
 
 
 def test_numpy_cam_is_to_heatmap():
@@ -76,12 +77,17 @@ def test_nearest_is_torch_legacy_nearest():
     np.testing.assert_array_equal(postprocess(np.array([[[1.0, 2.0, 3.0]]]), (1, 2), "captum")[0, 0], [1, 2])
 
 
-def test_the_demo_truncates_to_uint8_then_resizes_twice_rounding():
+def test_the_demo_truncates_to_uint8_then_resizes_twice_in_cv2_fixed_point():
     out = postprocess(np.array([[[0.0, 1.0, 2.0]]]), (256, 256), "cam-pytorch-demo")
     assert out.dtype == np.uint8 and out.shape == (1, 256, 256)
-    levels = np.array([0, 127, 255])                                   # 255 * 0.5 = 127.5 truncates to 127
-    src = np.clip((np.arange(256) + 0.5) * 3 / 256 - 0.5, 0, 2)       # half-pixel, 3 -> 256 columns
-    np.testing.assert_array_equal(out[0], np.rint(np.interp(src, [0, 1, 2], levels))[None, :].repeat(256, 0))
+    # 255 * 0.5 = 127.5 truncates to 127: levels [0, 127, 255]. Column 87 of 3 -> 256 samples
+    # t = 87.5 * 3 / 256 - 0.5 = 0.525390625 between 0 and 127: 11-bit weights (972, 1076), row
+    # sum r = 1076 * 127 = 136652, r >> 4 = 8540 (the float value 127 t = 66.72 would round to 67).
+    # The rows 1 -> 256 read row 0 twice with weights that depend on the output row, and each
+    # product is cut to its top 16 bits: row 0, weights (1020, 1028): (8710800 >> 16) + (8779120 >> 16)
+    # = 132 + 133, (265 + 2) >> 2 = 66; row 127, weights (4, 2044): 0 + 266, (266 + 2) >> 2 = 67
+    np.testing.assert_array_equal(out[0, [0, 127, 128, 255], 87], [66, 67, 67, 66])
+    np.testing.assert_array_equal(out[0, :, [0, 255]], [[0] * 256, [255] * 256])
     assert postprocess(np.zeros((1, 7, 7)), (300, 451), "cam-pytorch-demo").shape == (1, 300, 451)
 
 
@@ -123,12 +129,12 @@ def test_half_pixel_bilinear_is_cv2_resize(sizes):
     cam = RNG.random((1, h, w)).astype(np.float32)
     np.testing.assert_allclose(postprocess(cam, (H, W), "numpy-cam"), normalize(cv2.resize(cam[0], (W, H)))[None],
                                rtol=0, atol=1e-6)
-    # the demo: uint8 before both cv2.resize calls. cv2 interpolates uint8 in fixed point (11-bit
-    # weights), the preset in float and rounds: one level apart per resize at most
+    # the demo: uint8 before both cv2.resize calls, which interpolate uint8 in fixed point (11-bit
+    # weights); the preset does the same integer steps (numpy_cam/_opencv_resize.py): no level apart
     levels = (255 * normalize(cam[0])).astype(np.uint8)
     once = cv2.resize(levels, (256, 256))
-    assert np.abs(postprocess(cam, (256, 256), "cam-pytorch-demo")[0].astype(int) - once).max() <= 1
-    assert np.abs(postprocess(cam, (H, W), "cam-pytorch-demo")[0].astype(int) - cv2.resize(once, (W, H))).max() <= 2
+    np.testing.assert_array_equal(postprocess(cam, (256, 256), "cam-pytorch-demo")[0], once)
+    np.testing.assert_array_equal(postprocess(cam, (H, W), "cam-pytorch-demo")[0], cv2.resize(once, (W, H)))
 
 
 @pytest.mark.parametrize("sizes", ODD_SIZES, ids=str)
@@ -143,12 +149,43 @@ def test_nearest_is_torch_interpolate(sizes):
 # --- against the peers themselves, on EfficientNet-Lite0 -----------------------------------------
 
 @pytest.fixture(scope="module")
-def lite0():
-    """This project's side: x of the two photos, M_c (N, h, w) for CLASSES, the input size."""
+def lite0_features():
+    """The NumPy Lite0, x of the two photos (2, 3, 224, 224) and their features f_k (2, 1280, 7, 7)."""
     model = numpy_cam.load_model("efficientnet_lite0")
     x = np.concatenate([model.preprocess(numpy_cam.DATA / name) for name in PHOTOS])   # (2, 3, 224, 224)
-    cam = class_activation_map(model.features(x), model.fc_weight, list(CLASSES))     # (2, 7, 7)
+    return model, x, model.features(x)
+
+
+@pytest.fixture(scope="module")
+def lite0(lite0_features):
+    """This project's side: x of the two photos, M_c (N, h, w) for CLASSES, the input size."""
+    model, x, features = lite0_features
+    cam = class_activation_map(features, model.fc_weight, list(CLASSES))              # (2, 7, 7)
     return x, cam, x.shape[2:]
+
+
+def authors_demo_map(features, fc_weight, class_idx, photo_size):
+    """The authors' pytorch_CAM.py (zhoubolei/CAM c63f285) on one image's features (1, K, h, w):
+    returnCAM (lines 42-54) for one class, then line 94's cv2.resize to the photo's (width, height),
+    the map that cv2.applyColorMap then colours: (H, W) uint8. Their steps, with cv2, as they run."""
+    import cv2
+    _, k, h, w = features.shape
+    cam = fc_weight[class_idx].dot(features.reshape((k, h * w))).reshape(h, w)         # (h, w), M_c
+    cam = cam - np.min(cam)
+    cam_img = np.uint8(255 * (cam / np.max(cam)))                                      # (h, w) uint8
+    return cv2.resize(cv2.resize(cam_img, (256, 256)), photo_size[::-1])              # (H, W) uint8
+
+
+def test_cam_pytorch_demo(lite0_features, lite0):
+    """The whole preset against the authors' demo on the same Lite0 features: to the level."""
+    pytest.importorskip("cv2")
+    model, _, features = lite0_features
+    cam = lite0[1]                                                                     # (2, 7, 7), M_c
+    for n, (name, class_idx) in enumerate(zip(PHOTOS, CLASSES)):
+        with Image.open(numpy_cam.DATA / name) as photo:
+            photo_size = photo.size[::-1]                                              # (H, W)
+        theirs = authors_demo_map(features[n:n + 1], model.fc_weight, class_idx, photo_size)
+        np.testing.assert_array_equal(postprocess(cam[n:n + 1], photo_size, "cam-pytorch-demo")[0], theirs)
 
 
 @pytest.fixture(scope="module")
