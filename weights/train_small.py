@@ -20,12 +20,15 @@ that is expected, not a bug. A run is reproducible for the same seed, thread cou
 torch build: the weights come from ``torch.manual_seed(seed)``, the batch order from a
 generator seeded with the same seed, and torch's deterministic algorithms are switched on.
 
-Speed (one thread per net, two nets side by side on 2 cores): the training forward pass runs
-under bfloat16 autocast (``--precision bf16``, the default) on channels-last tensors, about
-0.3 s per batch of 64 on a CPU with AMX, against ~0.85 s in float32 NCHW: the difference
-between ~16 and ~45 minutes for 2 poolings x 2 seeds x 8 epochs. The weights, the optimiser,
-the evaluation and the exported arrays stay float32. On a CPU without native bfloat16 (no
-AMX / AVX512-BF16) bf16 is emulated and slow: use ``--precision fp32`` there.
+Speed (one thread per net, two nets side by side on 2 cores): ``--precision auto`` (the
+default) picks the training forward pass by the CPU (``pick_precision``, stated on stderr):
+bfloat16 autocast (``bf16``) where the CPU has native bfloat16 (the ``amx_bf16`` or
+``avx512_bf16`` flag of /proc/cpuinfo, or torch's ``torch.cpu`` capability query where that
+file is absent), about 0.3 s per batch of 64 on a CPU with AMX against ~0.85 s in float32;
+float32 (``fp32``) everywhere else, where bf16 is emulated: about 7 hours per net against 36
+minutes in float32 (8 epochs, an AMD EPYC without AVX512-BF16). ``--precision bf16`` or
+``fp32`` (alias ``--dtype``) overrides the choice. The weights, the optimiser, the evaluation
+and the exported arrays stay float32 either way.
 
 Usage (from the repository root)::
 
@@ -54,7 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from numpy_cam.gap_gmp.synthetic import CLASS_NAMES, NUM_CLASSES, TEST_SEED, TRAIN_SEED, make_dataset
+from numpy_cam.gap_gmp.synthetic import CLASS_NAMES, NUM_CLASSES, REGIMES, TEST_SEED, TRAIN_SEED, make_dataset
 from numpy_cam.io.checkpoint import load_weights, save_weights
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "numpy_cam" / "data"   # the package data of this checkout
@@ -108,9 +111,9 @@ def to_input(images):
 
 
 @functools.lru_cache(maxsize=2)
-def dataset(n, seed):
-    """(images uint8 (n, 64, 64, 3), labels int64 (n,)) as tensors; cached per process."""
-    images, labels, _ = make_dataset(n, seed, size=SIZE)
+def dataset(n, seed, regime="default"):
+    """(images uint8 (n, 64, 64, 3), labels int64 (n,)) of a named regime as tensors; cached per process."""
+    images, labels, _ = make_dataset(n, seed, size=SIZE, regime=regime)
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 
@@ -155,10 +158,10 @@ def train(pooling, seed, args):
     steps = -(-args.train_size // args.batch)                            # batches per epoch
     if args.benchmark:                                                    # enough images to time
         n = min(args.train_size, args.benchmark * args.batch)
-        train_images, train_labels = dataset(n, TRAIN_SEED)
+        train_images, train_labels = dataset(n, TRAIN_SEED, args.regime)
     else:
-        train_images, train_labels = dataset(args.train_size, TRAIN_SEED)
-        test_images, test_labels = dataset(args.test_size, TEST_SEED)
+        train_images, train_labels = dataset(args.train_size, TRAIN_SEED, args.regime)
+        test_images, test_labels = dataset(args.test_size, TEST_SEED, args.regime)
     log(f"data: {time.perf_counter() - start:.1f} s")
 
     torch.manual_seed(seed)
@@ -204,11 +207,12 @@ def train(pooling, seed, args):
 
     arch = POOLINGS[pooling]
     path = pathlib.Path(args.out) / f"{arch}_seed{seed}.npz"
+    regime_option = "" if args.regime == "default" else f" --regime {args.regime}"
     metadata = {
         "architecture": arch, "num_classes": NUM_CLASSES, "class_names": list(CLASS_NAMES),
         "channels": list(args.channels), "preprocessing": PREPROCESSING,
         "source": (f"weights/train_small.py --seeds {seed} --poolings {pooling} --epochs "
-                   f"{args.epochs} --train-size {args.train_size} (torch {torch.__version__}, "
+                   f"{args.epochs} --train-size {args.train_size}{regime_option} (torch {torch.__version__}, "
                    f"{args.epochs} epochs, {args.train_size} train images of seed {TRAIN_SEED}, "
                    f"{args.test_size} test images of seed {TEST_SEED}, Adam one-cycle lr "
                    f"{args.lr}, weight decay {args.weight_decay}, batch {args.batch}, hflip "
@@ -216,11 +220,50 @@ def train(pooling, seed, args):
         "train_precision": args.precision, "train_seconds": round(seconds, 1),
         "test_accuracy_torch": test_acc,
     }
+    if args.regime != "default":                                          # the headline nets' record stays
+        metadata["regime"] = args.regime
     export(model, path, metadata, test_images[:64])
     params = sum(p.numel() for p in model.parameters())
     log(f"wrote {path} ({path.stat().st_size:,} bytes, {params:,} parameters)")
     return {"pooling": pooling, "seed": seed, "seconds": seconds, "test_accuracy": test_acc,
             "bytes": path.stat().st_size, "path": str(path)}
+
+
+FAST_BF16_FLAGS = ("amx_bf16", "avx512_bf16")      # /proc/cpuinfo: native bfloat16 arithmetic
+
+
+def pick_precision(flags):
+    """("bf16" or "fp32", why): bf16 only when ``flags`` (the CPU's feature flags) name native
+    bfloat16; elsewhere torch emulates it, ~12x slower than float32. A pure function of the flags."""
+    fast = sorted(set(flags) & set(FAST_BF16_FLAGS))
+    if fast:
+        return "bf16", f"the CPU has native bfloat16 ({', '.join(fast)})"
+    return "fp32", ("the CPU has no native bfloat16 (no amx_bf16 or avx512_bf16 flag): bf16 would be "
+                    "emulated, ~7 h per net against ~36 min in float32")
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's feature flags: /proc/cpuinfo's first "flags" line, else torch's capability query."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as file:
+            for line in file:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split()), cpuinfo
+    except OSError:
+        pass
+    queries = {"amx_bf16": "_is_amx_tile_supported", "avx512_bf16": "_is_avx512_bf16_supported"}
+    return {flag for flag, query in queries.items() if getattr(torch.cpu, query, lambda: False)()}, "torch.cpu"
+
+
+def resolve_precision(precision):
+    """``precision`` itself unless "auto"; then ``pick_precision`` of this CPU, said on stderr."""
+    if precision != "auto":
+        return precision
+    flags, source = cpu_flags()
+    picked, why = pick_precision(flags)
+    print(f"train_small: --precision auto -> {picked}: {why} (flags from {source}); "
+          f"--precision bf16 or fp32 overrides", file=sys.stderr, flush=True)
+    return picked
 
 
 def parse_args(argv=None):
@@ -234,9 +277,12 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3, help="peak of the one-cycle schedule")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--hflip", action="store_true", help="random horizontal flips (labels keep)")
-    parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
-                        help="forward pass during training (bf16 autocast: ~2.5x faster on CPUs "
-                             "with AMX / AVX512-BF16; evaluation and export are float32)")
+    parser.add_argument("--regime", choices=sorted(REGIMES), default="default",
+                        help="the data regime of numpy_cam.gap_gmp.synthetic (train and test sets)")
+    parser.add_argument("--precision", "--dtype", choices=["auto", "bf16", "fp32"], default="auto",
+                        help="forward pass during training; auto: bf16 autocast on CPUs with native "
+                             "bfloat16 (AMX / AVX512-BF16, ~2.5x faster there), else fp32 (bf16 is "
+                             "emulated and ~12x slower); evaluation and export are float32")
     parser.add_argument("--channels", type=int, nargs=5, default=list(CHANNELS),
                         help="conv widths (the NumPy model expects the default)")
     parser.add_argument("--jobs", type=int, default=2, help="nets trained side by side (processes)")
@@ -255,6 +301,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.precision = resolve_precision(args.precision)                # before the workers: one choice
     os.makedirs(args.out, exist_ok=True)
     runs = [(pooling, seed) for seed in args.seeds for pooling in args.poolings]  # GAP, GMP side by side
     todo = runs[:args.jobs] if args.benchmark else runs                  # benchmark: one round
