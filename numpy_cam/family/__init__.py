@@ -9,7 +9,8 @@ of Eq. 2, Zhou et al. 2016; M_c^+ the CAM of the positive weights max(w_k^c, 0) 
     HiResCAM = M_c / (h w)                       (its signed map; ReLU(M_c) / (h w) clipped)
     LayerCAM = M_c^+ / (h w)                     (ReLU'd; a no-op for f >= 0)
     Grad-CAM++ = ReLU(sum_k w_k^++ f_k),  w_k^++ = max(w_k^c, 0) / (2 + w_k^c F_k)
-                 (times exp(S_c) in the paper's exp-score form)
+                 (times exp(S_c) in the paper's exp-score form; torchcam 0.5.0 drops the
+                 denominator by accident: max(w_k^c, 0)^3 / (h w)^2, ``grad_cam_pp_torchcam``)
 
 because each method averages or multiplies that constant gradient. Score-CAM (forward passes
 of masked inputs) and Eigen-CAM (no class at all) coincide with none of them. On a GMP head
@@ -19,7 +20,7 @@ shipped model and pins how far the others differ on the bundled photos.
 Modules
     gradients.py    dS_c / df for GAP and GMP, and exp(S_c)'s derivatives (Grad-CAM++)
     gradcam.py      Grad-CAM, XGrad-CAM, HiResCAM, LayerCAM: the gradient-weighted maps
-    gradcam_pp.py   Grad-CAM++: the paper's exp-score form, the peers' form, the closed form
+    gradcam_pp.py   Grad-CAM++: the paper's exp-score form, the peers' forms, the closed form
     scorecam.py     Score-CAM: masked inputs through the NumPy network, batched
     eigencam.py     Eigen-CAM: the first principal component of the maps
 
@@ -29,13 +30,13 @@ from .._checks import check_choice
 from ..cam import _check_head, _class_activation_map
 from .eigencam import eigen_cam
 from .gradcam import grad_cam, hires_cam, layer_cam, xgrad_cam
-from .gradcam_pp import closed_form_weights, grad_cam_pp, grad_cam_pp_peers
+from .gradcam_pp import closed_form_weights, grad_cam_pp, grad_cam_pp_peers, grad_cam_pp_torchcam
 from .gradients import class_score, exp_score_derivatives, score_gradient
 from .scorecam import score_cam
 
 __all__ = ["METHODS", "method_map", "score_gradient", "class_score", "exp_score_derivatives", "grad_cam",
-           "xgrad_cam", "hires_cam", "layer_cam", "grad_cam_pp", "grad_cam_pp_peers", "closed_form_weights",
-           "score_cam", "eigen_cam", "cam"]
+           "xgrad_cam", "hires_cam", "layer_cam", "grad_cam_pp", "grad_cam_pp_peers", "grad_cam_pp_torchcam",
+           "closed_form_weights", "score_cam", "eigen_cam", "cam"]
 
 
 def cam(features, fc_weight, class_idx):

@@ -1,6 +1,6 @@
-"""Eigen-CAM (Muhammad & Yasin, IJCNN 2020): the first principal component of the feature maps.
+"""Eigen-CAM (Muhammad & Yeasin, IJCNN 2020): the first principal component of the feature maps.
 
-Sec. III of the paper: with O the (h w, K) matrix of the maps (one row per position, one
+The paper's method (arXiv:2008.00299): with O the (h w, K) matrix of the maps (one row per position, one
 column per map f_k) and O = U Sigma V^T its singular value decomposition, the map is the
 projection of every position on the first right singular vector, O v_1, reshaped to (h, w).
 It needs no class and no gradient: it is the same for every class c.

@@ -3,7 +3,7 @@
 Each is a function of the feature maps f_k (N, K, h, w), the FC weights w_k^c and a class c
 per image, through g_k(x, y) = dS_c / df_k(x, y) (``gradients.score_gradient``):
 
-    Grad-CAM   (Selvaraju et al., ICCV 2017, Eqs. 1-2)
+    Grad-CAM   (Selvaraju et al., ICCV 2017: its weights alpha_k^c and its map L^c_Grad-CAM)
                alpha_k = mean_{x,y} g_k(x, y);          map = ReLU(sum_k alpha_k f_k)
     XGrad-CAM  (Fu et al., BMVC 2020, arXiv:2008.02312: the weights it derives from its two axioms)
                alpha_k = sum_{x,y} f_k(x, y) / (sum_{a,b} f_k(a, b)) g_k(x, y);
@@ -40,7 +40,7 @@ def _checked(features, fc_weight, class_idx, pooling):
 
 
 def grad_cam(features, fc_weight, class_idx, pooling="avg", relu=True):
-    """Grad-CAM (Selvaraju et al. 2017, Eqs. 1-2): ReLU(sum_k alpha_k f_k), alpha_k = mean g_k.
+    """Grad-CAM (Selvaraju et al. 2017): L^c = ReLU(sum_k alpha_k f_k), alpha_k = mean g_k.
 
     Parameters
     ----------
@@ -48,7 +48,7 @@ def grad_cam(features, fc_weight, class_idx, pooling="avg", relu=True):
     fc_weight : ndarray of shape (classes, K), float -- w_k^c (``Model.fc_weight``)
     class_idx : int or N ints
     pooling : "avg" (GAP) or "max" (GMP), the model's ``pooling``
-    relu : bool, the ReLU of Eq. 2 (False: the signed map sum_k alpha_k f_k)
+    relu : bool, the ReLU of L^c (False: the signed map sum_k alpha_k f_k)
 
     Returns
     -------
@@ -59,8 +59,8 @@ def grad_cam(features, fc_weight, class_idx, pooling="avg", relu=True):
 
 
 def _grad_cam(features, fc_weight, classes, pooling, relu=True):
-    alpha = _score_gradient(features, fc_weight, classes, pooling).mean(axis=(2, 3))  # (N, K): Eq. 1
-    return _weighted_sum(alpha, features, relu)                             # (N, h, w): Eq. 2
+    alpha = _score_gradient(features, fc_weight, classes, pooling).mean(axis=(2, 3))  # (N, K): alpha_k^c
+    return _weighted_sum(alpha, features, relu)                             # (N, h, w): L^c
 
 
 def _weighted_sum(alpha, features, relu):

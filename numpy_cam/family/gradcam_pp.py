@@ -1,19 +1,20 @@
-"""Grad-CAM++ (Chattopadhay et al., WACV 2018), the paper's exp-score form and the peers' form.
+"""Grad-CAM++ (Chattopadhay et al., WACV 2018), the paper's exp-score form and the peers' forms.
 
-The paper (Sec. 3) weighs each map by a weighted sum of positive gradients of a score Y_c,
+Equation numbers are those of arXiv:1710.11063 (the version the peers cite). The paper weighs
+each map by a weighted sum of the positive gradients of a score Y_c (its Grad-CAM++ weights),
 
-    w_k = sum_{i,j} alpha_ij^k ReLU(dY_c / dA_ij^k)                                  (Eq. 9)
+    w_k = sum_{i,j} alpha_ij^k ReLU(dY_c / dA_ij^k)                                  (the weights)
     alpha_ij^k = d2Y / (2 d2Y + sum_{a,b} A_ab^k d3Y)   (d2Y, d3Y at (i, j), Eq. 10)
     map = ReLU(sum_k w_k A^k)
 
-and takes Y_c = exp(S_c) (Eq. 17), whose derivatives on a network that is piecewise linear
-in A are exp(S_c) g, exp(S_c) g^2, exp(S_c) g^3 with g = dS_c / dA (Eq. 18;
-``gradients.exp_score_derivatives``). exp(S_c) cancels in alpha, which becomes
+and, in its exponential-score case, takes Y_c = exp(S_c), whose derivatives on a network
+that is piecewise linear in A are exp(S_c) g, exp(S_c) g^2, exp(S_c) g^3 with g = dS_c / dA
+(``gradients.exp_score_derivatives``). exp(S_c) cancels in alpha, which becomes
 
     alpha_ij^k = g_ij^2 / (2 g_ij^2 + sum_{a,b} A_ab^k g_ij^3)                        (Eq. 19)
 
-but not in Eq. 9: the paper's weights are exp(S_c) times those of the peers, who use
-ReLU(g) in Eq. 9 (``grad_cam_pp_peers``; pytorch-grad-cam also adds eps = 1e-6 to the
+but not in the weights: the paper's are exp(S_c) times those of the peers, who use
+ReLU(g) there (``grad_cam_pp_peers``; pytorch-grad-cam also adds eps = 1e-6 to the
 denominator of Eq. 19, and sets alpha to 0 where g = 0). The two maps differ by the positive
 factor exp(S_c) per image only, so they normalise to the same heatmap.
 
@@ -27,6 +28,12 @@ h w F_k (F_k = mean A^k, the pooled feature), so for w_k > 0
 channel weights, ReLU(sum_k w_k^++ A^k), times exp(S_c) in the paper's form. With the
 peers' eps the denominator becomes 2 + w_k F_k + eps (h w)^2 / w_k^2 (``closed_form_weights``).
 On a GMP head g is w_k at the maximum only: w_k^++ = max(w_k, 0) / (2 + w_k sum_{a,b} A_ab^k).
+
+torchcam 0.5.0's GradCAMpp (torchcam/methods/gradient.py, GradCAMpp._get_weights) computes
+alpha = g^2 and means to divide it by Eq. 19's denominator in place, but divides a copy
+(``alpha[mask].div_(...)``: boolean indexing copies), so its weights are sum_ij g^2 ReLU(g)
+with no denominator: on a GAP head max(w_k, 0)^3 / (h w)^2, the CAM of the cubed positive
+weights (``grad_cam_pp_torchcam``; after torchcam's min-max it is that map normalised).
 """
 import numpy as np
 
@@ -36,7 +43,7 @@ from .gradients import _exp_score_derivatives, _score_gradient
 
 
 def _alpha_weights(d1, d2, d3, features, eps):
-    """Eqs. 9-10: sum_ij alpha_ij ReLU(d1), alpha = d2 / (2 d2 + sum A d3 + eps) where d1 > 0.
+    """The weights and Eq. 10: sum_ij alpha_ij ReLU(d1), alpha = d2 / (2 d2 + sum A d3 + eps) where d1 > 0.
 
     d1, d2, d3, features : (N, K, h, w) -> (N, K). Where d1 <= 0 the term is 0 (ReLU(d1) = 0),
     so alpha is not evaluated there (its denominator may be 0).
@@ -49,7 +56,7 @@ def _alpha_weights(d1, d2, d3, features, eps):
 
 
 def grad_cam_pp(features, fc_weight, class_idx, pooling="avg", fc_bias=None):
-    """Grad-CAM++, the paper's form: Eqs. 9-10 on Y_c = exp(S_c) (Eq. 19). -> (N, h, w).
+    """Grad-CAM++, the paper's form: its weights and Eq. 10 on Y_c = exp(S_c) (Eq. 19). -> (N, h, w).
 
     Parameters
     ----------
@@ -72,7 +79,7 @@ def grad_cam_pp(features, fc_weight, class_idx, pooling="avg", fc_bias=None):
 
 
 def grad_cam_pp_peers(features, fc_weight, class_idx, pooling="avg", eps=0.0):
-    """Grad-CAM++ as the peers compute it: Eq. 19 with g = dS_c / dA and ReLU(g) in Eq. 9.
+    """Grad-CAM++ as the peers compute it: Eq. 19 with g = dS_c / dA and ReLU(g) in the weights.
 
     alpha = g^2 / (2 g^2 + sum_ab A_ab g^3 + eps), 0 where g <= 0; w_k = sum alpha ReLU(g);
     map = ReLU(sum_k w_k A^k). eps = 0 (default): the exact form; eps = 1e-6: pytorch-grad-cam's
@@ -85,6 +92,18 @@ def grad_cam_pp_peers(features, fc_weight, class_idx, pooling="avg", eps=0.0):
         raise ValueError(f"eps must be a number >= 0; got {eps}")
     grad = _score_gradient(features, fc_weight, classes, pooling)          # (N, K, h, w): g
     weights = _alpha_weights(grad, grad ** 2, grad ** 3, features, eps)     # (N, K)
+    return _weighted_sum(weights, features, relu=True)                      # (N, h, w)
+
+
+def grad_cam_pp_torchcam(features, fc_weight, class_idx, pooling="avg"):
+    """Grad-CAM++ as torchcam 0.5.0 computes it: w_k = sum_ij g^2 ReLU(g), Eq. 19 without its denominator.
+
+    map = ReLU(sum_k w_k A^k), g = dS_c / dA; on a GAP head w_k = max(w_k^c, 0)^3 / (h w)^2.
+    Arguments as in ``grad_cam``; returns an ndarray of shape (N, h, w), the dtype of features.
+    """
+    classes, pooling = _checked(features, fc_weight, class_idx, pooling)
+    grad = _score_gradient(features, fc_weight, classes, pooling)          # (N, K, h, w): g
+    weights = (grad ** 2 * np.maximum(grad, 0)).sum(axis=(2, 3))            # (N, K): alpha = g^2, undivided
     return _weighted_sum(weights, features, relu=True)                      # (N, h, w)
 
 

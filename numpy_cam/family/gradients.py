@@ -12,8 +12,9 @@ so its gradient g_k(x, y) = dS_c / df_k(x, y) is
     max:  g_k(x, y) = w_k^c at the first maximum of f_k (row-major), 0 elsewhere
 
 S_c is linear in f (GAP) or piecewise linear (GMP, away from ties), so every second and
-third derivative of S_c is 0. Grad-CAM++ (Chattopadhay et al., WACV 2018, Sec. 3.3,
-Eqs. 17-18) differentiates Y_c = exp(S_c) instead; with S_c's higher derivatives 0,
+third derivative of S_c is 0. Grad-CAM++ (Chattopadhay et al., WACV 2018), in its
+exponential-score case (the one that leads to its Eq. 19, arXiv:1710.11063), differentiates
+Y_c = exp(S_c) instead; with S_c's higher derivatives 0,
 
     dY_c / df = exp(S_c) g,   d^2 Y_c / df^2 = exp(S_c) g^2,   d^3 Y_c / df^3 = exp(S_c) g^3
 
@@ -81,7 +82,7 @@ def _class_score(features, fc_weight, fc_bias, classes, pooling):
 
 
 def exp_score_derivatives(features, fc_weight, fc_bias, class_idx, pooling="avg"):
-    """dY_c/df, d^2 Y_c/df^2, d^3 Y_c/df^3 for Y_c = exp(S_c) (Grad-CAM++, Eqs. 17-18).
+    """dY_c/df, d^2 Y_c/df^2, d^3 Y_c/df^3 for Y_c = exp(S_c) (Grad-CAM++'s exponential score).
 
     Arguments as in ``class_score``. Returns three ndarrays of shape (N, K, h, w), the dtype
     of features: exp(S_c) g, exp(S_c) g^2, exp(S_c) g^3 with g = ``score_gradient``. In
