@@ -6,7 +6,8 @@ pooling and the FC layer whose weights w_k^c CAM uses (``fc_weight``, ``fc_bias`
 
 An architecture is an object (one per network: ``EfficientNetLite(variant)``, ``ResNet(depth)``,
 ...; for the small nets a module) with ``expected_shapes(num_classes)``, ``fold_params(state_dict)``,
-``iter_stages(params, x)`` (ending with "features"), ``PREPROCESSING`` and ``FC_WEIGHT`` /
+``iter_stages(params, x, layers)`` (ending with "features"; ``layers`` the layer functions to call,
+``conv_bn.Layers``), ``PREPROCESSING`` and ``FC_WEIGHT`` /
 ``FC_BIAS`` (the state-dict names of the FC layer), plus the global pooling before the FC
 layer: "avg" (GAP, what CAM needs) or "max" (GMP, the paper's baseline).
 """
@@ -17,11 +18,12 @@ from collections import namedtuple
 
 from ..io import checkpoint
 from . import efficientnet_lite, keras_resnet, resnet, small
+from .conv_bn import Layers, layer_set
 from .model import POOLING, Model, class_names_for
 
 __all__ = ["ARCHITECTURES", "BUILTIN", "PACKAGED_WEIGHTS", "DEFAULT_MODEL", "DATA", "POOLING", "Model",
            "load_model", "export_model", "builtin_checkpoint_path", "checked_num_classes", "class_names_for",
-           "REFUSED_ARCHITECTURES", "CAM_HEAD_REASON", "NOT_A_CAM_HEAD"]
+           "REFUSED_ARCHITECTURES", "CAM_HEAD_REASON", "NOT_A_CAM_HEAD", "Layers", "layer_set"]
 
 Architecture = namedtuple("Architecture", "module pooling")
 ARCHITECTURES = {
@@ -83,9 +85,16 @@ def builtin_checkpoint_path(name):
     return os.path.join(list(spec.submodule_search_locations)[0], entry["file"])
 
 
-def load_model(name_or_path=DEFAULT_MODEL):
+def load_model(name_or_path=DEFAULT_MODEL, layers=None):
     """A ``Model`` by name (``"efficientnet_lite0"``, ``"efficientnet_lite1"``, ``"efficientnet_lite2"``,
-    ``"small_gap"``, ``"small_gmp"``) or from an exported ``.npz`` file."""
+    ``"small_gap"``, ``"small_gmp"``) or from an exported ``.npz`` file.
+
+    ``layers``: None (the reference layers) or a dict of name -> function to call instead of
+    the reference one of that name, e.g. ``{"conv2d": my_conv2d}``: the names of
+    ``conv_bn.Layers`` (conv2d, relu, relu6, max_pool2d, global_avg_pool, global_max_pool,
+    linear), each function with the signature of ``numpy_cam.layers``' (``Model.with_layers``).
+    """
+    layers = None if layers is None else layer_set(layers)  # checked before the weights are read
     if isinstance(name_or_path, str) and name_or_path in BUILTIN:
         entry = BUILTIN[name_or_path]
         path = builtin_checkpoint_path(name_or_path)
@@ -96,7 +105,7 @@ def load_model(name_or_path=DEFAULT_MODEL):
         state_dict = checkpoint.read_torch_checkpoint(path)
         metadata = {k: entry[k] for k in ("architecture", "source", "class_names")}
         metadata["source_sha256"] = digest
-        return _build(name_or_path, state_dict, metadata, path)
+        return _build(name_or_path, state_dict, metadata, path, layers)
     if isinstance(name_or_path, str) and name_or_path in PACKAGED_WEIGHTS:
         name, path = name_or_path, DATA / PACKAGED_WEIGHTS[name_or_path]
         if not path.exists():
@@ -110,10 +119,10 @@ def load_model(name_or_path=DEFAULT_MODEL):
                              "an exported .npz weights file")
         name = os.path.splitext(os.path.basename(path))[0]
     arrays, metadata = checkpoint.load_weights(path)
-    return _build(name, arrays, metadata, str(path))
+    return _build(name, arrays, metadata, str(path), layers)
 
 
-def _build(name, state_dict, metadata, source):
+def _build(name, state_dict, metadata, source, layers=None):
     architecture = metadata.get("architecture")
     if architecture in REFUSED_ARCHITECTURES:
         raise checkpoint.CheckpointError(f"{source}: " + NOT_A_CAM_HEAD.format(name=architecture))
@@ -122,7 +131,7 @@ def _build(name, state_dict, metadata, source):
                                          f"this version knows {', '.join(sorted(ARCHITECTURES))}")
     num_classes = checked_num_classes(ARCHITECTURES[architecture].module, state_dict, source)
     _check_class_names(metadata.get("class_names"), num_classes, source)
-    return Model(name, architecture, state_dict, metadata)
+    return Model(name, architecture, state_dict, metadata, layers)
 
 
 def checked_num_classes(arch, state_dict, source):

@@ -33,8 +33,8 @@ models/official/efficientnet/lite/ (the Lite builder, README and checkpoints).
 import math
 from collections import namedtuple
 
-from ..layers import conv2d, relu6
-from .conv_bn import conv_bn_shapes, folded_conv
+from ..layers import conv2d
+from .conv_bn import conv_bn_shapes, folded_conv, module_layers
 
 BN_EPS = 1e-3
 STEM_CHANNELS = 32                                                       # fixed in every Lite variant
@@ -91,19 +91,19 @@ def block_specs(stages):
     return tuple(blocks)
 
 
-def relu6_(y):
-    """ReLU6 in place on an array the forward pass has just made (saves a copy)."""
-    return relu6(y, out=y)
+def inverted_residual(x, params, block, layers=None):
+    """One MBConv block without squeeze-excitation. x : (N, c_in, H, W) -> (N, c_out, H', W').
 
-
-def inverted_residual(x, params, block):
-    """One MBConv block without squeeze-excitation. x : (N, c_in, H, W) -> (N, c_out, H', W')."""
+    ``layers``: the layer functions to call (``conv_bn.Layers``; None: the reference).
+    """
+    layers = module_layers(layers, conv2d=conv2d)
+    conv, relu6 = layers.conv2d, layers.relu6
     y = x
     if params["expand"] is not None:
-        y = relu6_(conv2d(y, *params["expand"]))                          # (N, c_in*e, H, W)
+        y = relu6(conv(y, *params["expand"]))                             # (N, c_in*e, H, W)
     w, b = params["depthwise"]
-    y = relu6_(conv2d(y, w, b, stride=block.stride, padding="same", groups=w.shape[0]))  # (N, c_in*e, H', W')
-    y = conv2d(y, *params["project"])                                     # (N, c_out, H', W')
+    y = relu6(conv(y, w, b, stride=block.stride, padding="same", groups=w.shape[0]))  # (N, c_in*e, H', W')
+    y = conv(y, *params["project"])                                       # (N, c_out, H', W')
     if block.stride == 1 and block.c_in == block.c_out:
         y += x                                                            # the residual connection
     return y
@@ -166,20 +166,23 @@ class EfficientNetLite:
         return {"stem": folded("_conv_stem", "_bn0"), "blocks": blocks,
                 "head": folded("_conv_head", "_bn1")}
 
-    def iter_stages(self, params, x):
+    def iter_stages(self, params, x, layers=None):
         """Yield (name, output) for stem, stage1..stage7 and features, in order.
 
         x : (N, 3, H, W) float32 -> stem (N, 32, H/2, W/2) ... features (N, 1280, H/32, W/32),
-        each spatial size rounded up (TF "SAME").
+        each spatial size rounded up (TF "SAME"). ``layers``: the layer functions to call
+        (``conv_bn.Layers``; None: the reference).
         """
+        layers = module_layers(layers, conv2d=conv2d)
+        conv, relu6 = layers.conv2d, layers.relu6
         w, b = params["stem"]
-        y = relu6_(conv2d(x, w, b, stride=2, padding="same"))             # (N, 32, H/2, W/2)
+        y = relu6(conv(x, w, b, stride=2, padding="same"))                # (N, 32, H/2, W/2)
         yield "stem", y
         for i, (block, block_params) in enumerate(zip(self.blocks, params["blocks"])):
-            y = inverted_residual(y, block_params, block)                 # (N, c_out, H', W')
+            y = inverted_residual(y, block_params, block, layers)         # (N, c_out, H', W')
             if i + 1 == len(self.blocks) or self.blocks[i + 1].stage != block.stage:
                 yield STAGE_NAMES[block.stage], y                         # the last block of a stage
-        yield "features", relu6_(conv2d(y, *params["head"]))              # (N, 1280, h, w)
+        yield "features", relu6(conv(y, *params["head"]))                 # (N, 1280, h, w)
 
 
 EFFICIENTNET_LITE = {name: EfficientNetLite(variant) for name, variant in VARIANTS.items()}

@@ -36,7 +36,7 @@ first, then x = (bgr - mean) / std. Keras' own examples squash the whole image t
 from collections import namedtuple
 
 from ..layers import conv2d, max_pool2d
-from .conv_bn import conv_bn_shapes, folded_conv, relu_
+from .conv_bn import conv_bn_shapes, folded_conv, module_layers
 
 BN_EPS = 1.001e-5
 STEM_CHANNELS = 64
@@ -116,38 +116,43 @@ class KerasResNet:
             blocks.append(params)
         return {"stem": folded("conv1_conv", "conv1_bn"), "blocks": blocks}
 
-    def iter_stages(self, params, x):
+    def iter_stages(self, params, x, layers=None):
         """Yield (name, output) for stem, conv2 .. conv5 and features (= conv5), in order.
 
         x : (N, 3, H, W) float32, BGR minus the mean -> stem (N, 64, ceil(H/4), ceil(W/4))
         ... features (N, 2048, ceil(H/32), ceil(W/32)): every stride 2 rounds up (7 at 224,
-        4 at 97), although the padding is symmetric and not TF "SAME".
+        4 at 97), although the padding is symmetric and not TF "SAME". ``layers``: the layer
+        functions to call (``conv_bn.Layers``; None: the reference).
         """
-        y = relu_(conv2d(x, *params["stem"], stride=2, padding=3))        # (N, 64, H/2, W/2)
-        y = max_pool2d(y, 3, stride=2, padding=1)                         # (N, 64, H/4, W/4)
+        layers = module_layers(layers, conv2d=conv2d, max_pool2d=max_pool2d)
+        y = layers.relu(layers.conv2d(x, *params["stem"], stride=2, padding=3))  # (N, 64, H/2, W/2)
+        y = layers.max_pool2d(y, 3, stride=2, padding=1)                  # (N, 64, H/4, W/4)
         yield "stem", y
         specs = self.block_specs()
         for i, (block, block_params) in enumerate(zip(specs, params["blocks"])):
-            y = bottleneck(y, block_params, block.stride)                 # (N, 4 width, H', W')
+            y = bottleneck(y, block_params, block.stride, layers)         # (N, 4 width, H', W')
             if i + 1 == len(specs) or specs[i + 1].stage != block.stage:
                 yield block.stage, y                                      # the last block of a stage
         yield "features", y                                               # (N, 2048, h, w): f_k
 
-def bottleneck(x, block, stride):
+def bottleneck(x, block, stride, layers=None):
     """One Keras v1 bottleneck block: x (N, c_in, H, W) -> (N, 4 width, H / stride, W / stride).
 
     The stride is on the first 1x1 conv (and on the projection), not on the 3x3 conv as in
-    torchvision's ResNet "v1.5": the two disagree for the same weights.
+    torchvision's ResNet "v1.5": the two disagree for the same weights. ``layers``: the layer
+    functions to call (``conv_bn.Layers``; None: the reference).
     """
+    layers = module_layers(layers, conv2d=conv2d, max_pool2d=max_pool2d)
+    conv, relu = layers.conv2d, layers.relu
     if block["shortcut"] is None:
         shortcut = x                                                      # (N, c_out, H, W)
     else:
-        shortcut = conv2d(x, *block["shortcut"], stride=stride)           # (N, c_out, H', W')
-    y = relu_(conv2d(x, *block["1"], stride=stride))                      # (N, width, H', W')
-    y = relu_(conv2d(y, *block["2"], padding="same"))                     # (N, width, H', W')
-    y = conv2d(y, *block["3"])                                            # (N, c_out, H', W')
+        shortcut = conv(x, *block["shortcut"], stride=stride)             # (N, c_out, H', W')
+    y = relu(conv(x, *block["1"], stride=stride))                        # (N, width, H', W')
+    y = relu(conv(y, *block["2"], padding="same"))                       # (N, width, H', W')
+    y = conv(y, *block["3"])                                              # (N, c_out, H', W')
     y += shortcut                                                         # the residual connection
-    return relu_(y)
+    return relu(y)
 
 
 KERAS_RESNET50 = KerasResNet("keras_resnet50", (3, 4, 6, 3))

@@ -26,7 +26,15 @@ stays at or below 2 * hi; a photo on the 0..255 scale has pixels far above 2 * h
 EfficientNet-Lite only a photo darker than 3 / 255 everywhere would not warn). For a
 Caffe-style network (Keras ResNet50: mean subtraction only, hi = 151) the bound is above 255
 and nothing warns.
+
+Other layer functions: ``load_model(name, layers={"conv2d": my_conv2d})`` or
+``model.with_layers(conv2d=my_conv2d)`` gives a model whose forward pass (``features``,
+``stages``, ``classify``, ``predict``) calls ``my_conv2d`` wherever the reference calls
+``layers.conv2d``; the names that can be replaced are ``conv_bn.Layers._fields`` (conv2d,
+relu, relu6, max_pool2d, global_avg_pool, global_max_pool, linear). Nothing global changes:
+other models, and ``numpy_cam.layers`` itself, still use the reference.
 """
+import copy
 import warnings
 from importlib import resources
 
@@ -35,9 +43,11 @@ import numpy as np
 from .._checks import check_array
 from ..cam import _top_classes, checked_top_k
 from ..io.image import input_range, preprocess
-from ..layers import global_avg_pool, global_max_pool, linear, softmax
+from ..layers import global_avg_pool, global_max_pool, softmax
+from .conv_bn import REFERENCE_LAYERS, layer_set
 
 POOLING = {"avg": global_avg_pool, "max": global_max_pool}
+POOLING_LAYER = {"avg": "global_avg_pool", "max": "global_max_pool"}  # its name in conv_bn.Layers
 
 
 class Model:
@@ -52,9 +62,11 @@ class Model:
     class_names : tuple of str, one per class
     preprocessing : dict (see ``numpy_cam.io.image.preprocess``)
     metadata : dict, where the weights came from
+    layers : conv_bn.Layers, the layer functions the forward pass calls (the reference ones
+        unless replaced: ``with_layers``)
     """
 
-    def __init__(self, name, architecture, state_dict, metadata):
+    def __init__(self, name, architecture, state_dict, metadata, layers=None):
         self.name = name
         self.architecture = architecture
         from . import ARCHITECTURES                 # the registry, in models/__init__.py
@@ -65,6 +77,25 @@ class Model:
         self.fc_weight = np.ascontiguousarray(state_dict[self._arch.FC_WEIGHT], np.float32)
         self.fc_bias = np.ascontiguousarray(state_dict[self._arch.FC_BIAS], np.float32)
         self.class_names = class_names_for(metadata.get("class_names"), self.fc_weight.shape[0])
+        self._layers = None if layers is None else layer_set(layers)   # None: each architecture's own
+
+    @property
+    def layers(self):
+        """The layer functions the forward pass calls (``conv_bn.Layers``)."""
+        return REFERENCE_LAYERS if self._layers is None else self._layers
+
+    def with_layers(self, **layers):
+        """The same model (the same arrays, not copied) calling other layer functions.
+
+        ``model.with_layers(conv2d=my_conv2d).predict(photo)`` runs the network with
+        ``my_conv2d`` in every convolution. Keywords: the names of ``conv_bn.Layers``, each a
+        function with the signature of the one of that name in ``numpy_cam.layers``; the
+        layers not named stay as in this model. TypeError / ValueError for a value that is
+        not a function or an unknown name.
+        """
+        other = copy.copy(self)
+        other._layers = layer_set(layers, base=self.layers)
+        return other
 
     @property
     def num_classes(self):
@@ -92,7 +123,7 @@ class Model:
         return self._features(self._check_x(x))
 
     def _features(self, x):
-        for name, y in self._arch.iter_stages(self._params, x):
+        for name, y in self._arch.iter_stages(self._params, x, self._layers):
             if name == "features":                                          # the last stage
                 return y
 
@@ -101,7 +132,7 @@ class Model:
 
         x as in ``features``; every stage has x's dtype.
         """
-        out = dict(self._arch.iter_stages(self._params, self._check_x(x)))
+        out = dict(self._arch.iter_stages(self._params, self._check_x(x), self._layers))
         out["logits"] = self._classify(out["features"])
         return out
 
@@ -114,7 +145,8 @@ class Model:
         return self._classify(check_array("features", f, f"(N, {self.num_maps}, h, w)"))
 
     def _classify(self, f):
-        return linear(POOLING[self.pooling](f), self.fc_weight, self.fc_bias)  # (N, classes)
+        pool = getattr(self.layers, POOLING_LAYER[self.pooling])
+        return self.layers.linear(pool(f), self.fc_weight, self.fc_bias)  # (N, classes)
 
     def predict(self, image, top_k=None):
         """The top-k classes of one image as a list of (index, name, probability), best first.

@@ -35,7 +35,7 @@ Recognition", CVPR 2016, arXiv:1512.03385 (Table 1 gives the layouts).
 from collections import namedtuple
 
 from ..layers import conv2d, max_pool2d
-from .conv_bn import conv_bn_shapes, folded_conv, relu_
+from .conv_bn import conv_bn_shapes, folded_conv, module_layers
 
 BN_EPS = 1e-5
 WIDTHS = (64, 128, 256, 512)                                             # of layer1..layer4
@@ -128,36 +128,43 @@ class ResNet:
             } for block in layer])
         return {"stem": folded("conv1", "bn1"), "layers": layers}
 
-    def block(self, x, params, stride):
-        """One residual block: relu(branch(x) + shortcut(x)). x (N, c_in, H, W) -> (N, c_out, H', W')."""
+    def block(self, x, params, stride, layers=None):
+        """One residual block: relu(branch(x) + shortcut(x)). x (N, c_in, H, W) -> (N, c_out, H', W').
+
+        ``layers``: the layer functions to call (``conv_bn.Layers``; None: the reference).
+        """
+        layers = module_layers(layers, conv2d=conv2d, max_pool2d=max_pool2d)
+        conv, relu = layers.conv2d, layers.relu
         convs = params["convs"]
         if self.kind == "basic":
-            y = relu_(conv2d(x, *convs[0], stride=stride, padding=1))     # (N, width, H', W')
-            y = conv2d(y, *convs[1], padding=1)                           # (N, c_out, H', W')
+            y = relu(conv(x, *convs[0], stride=stride, padding=1))       # (N, width, H', W')
+            y = conv(y, *convs[1], padding=1)                             # (N, c_out, H', W')
         else:
-            y = relu_(conv2d(x, *convs[0]))                               # (N, width, H, W)
-            y = relu_(conv2d(y, *convs[1], stride=stride, padding=1))     # (N, width, H', W')
-            y = conv2d(y, *convs[2])                                      # (N, c_out, H', W')
+            y = relu(conv(x, *convs[0]))                                 # (N, width, H, W)
+            y = relu(conv(y, *convs[1], stride=stride, padding=1))       # (N, width, H', W')
+            y = conv(y, *convs[2])                                        # (N, c_out, H', W')
         if params["downsample"] is None:
             y += x                                                        # identity shortcut
         else:
-            y += conv2d(x, *params["downsample"], stride=stride)          # projection shortcut
-        return relu_(y)
+            y += conv(x, *params["downsample"], stride=stride)            # projection shortcut
+        return relu(y)
 
-    def iter_stages(self, params, x):
+    def iter_stages(self, params, x, layers=None):
         """Yield (name, output) for stem, layer1..layer4 and features (= layer4), in order.
 
         x : (N, 3, H, W) float32 -> stem (N, 64, H/4, W/4), layer1 (N, 64 or 256, H/4, W/4),
         layer2 .. layer4 halve the size each, features (N, K, H/32, W/32); each halving is
-        floor((size - 1) / 2) + 1.
+        floor((size - 1) / 2) + 1. ``layers``: the layer functions to call (``conv_bn.Layers``;
+        None: the reference).
         """
+        layers = module_layers(layers, conv2d=conv2d, max_pool2d=max_pool2d)
         w, b = params["stem"]
-        y = relu_(conv2d(x, w, b, stride=2, padding=3))                   # (N, 64, H/2, W/2)
-        y = max_pool2d(y, 3, stride=2, padding=1)                         # (N, 64, H/4, W/4)
+        y = layers.relu(layers.conv2d(x, w, b, stride=2, padding=3))      # (N, 64, H/2, W/2)
+        y = layers.max_pool2d(y, 3, stride=2, padding=1)                  # (N, 64, H/4, W/4)
         yield "stem", y
         for i, (specs, blocks) in enumerate(zip(self.layer_specs, params["layers"])):
             for block, block_params in zip(specs, blocks):
-                y = self.block(y, block_params, block.stride)             # (N, c_out, H', W')
+                y = self.block(y, block_params, block.stride, layers)     # (N, c_out, H', W')
             yield f"layer{i + 1}", y
         yield "features", y                                               # (N, K, h, w): f_k
 

@@ -16,7 +16,7 @@ sum_k w_k^c f_k(x, y), but the identity mean(M_c) + b_c = S_c holds only for GAP
 """
 
 from ..layers import conv2d
-from .conv_bn import conv_bn_shapes, folded_conv, relu_
+from .conv_bn import conv_bn_shapes, folded_conv, module_layers
 
 BN_EPS = 1e-5
 CHANNELS = (32, 48, 48, 96, 96)
@@ -46,10 +46,14 @@ def fold_params(state_dict):
     return params
 
 
-def iter_stages(params, x):
-    """Yield (name, output) for conv1..conv5 and "features" (= conv5): x (N, 3, H, W) -> (N, 96, H/4, W/4)."""
+def iter_stages(params, x, layers=None):
+    """Yield (name, output) for conv1..conv5 and "features" (= conv5): x (N, 3, H, W) -> (N, 96, H/4, W/4).
+
+    ``layers``: the layer functions to call (``conv_bn.Layers``; None: the reference).
+    """
+    layers = module_layers(layers, conv2d=conv2d)
     y = x
     for name, (w, b), stride in zip(STAGE_NAMES, params, STRIDES):
-        y = relu_(conv2d(y, w, b, stride=stride, padding=1))              # (N, c_out, H', W')
+        y = layers.relu(layers.conv2d(y, w, b, stride=stride, padding=1))  # (N, c_out, H', W')
         yield name, y
     yield "features", y                                                   # (N, 96, ceil(H/4), ceil(W/4))
