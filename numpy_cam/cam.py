@@ -19,7 +19,13 @@ clips negative evidence to 0 before normalising (what Grad-CAM does).
 Names: K is the number of maps f_k (``num_maps``), "classes" the model's number of classes
 (``num_classes``), J the number of classes asked for per image (e.g. ``top_k``). Each public
 function checks its arguments (``_checks``) and calls its unchecked twin ``_<name>``.
+``resolve_class`` turns a class given by name ("espresso") into its index c, for every
+function that takes ``class_idx`` with a model (``explain_image``, the command's ``--class``).
+``cam_terms`` splits M_c into its largest terms w_k^c f_k and the rest (the paper's Fig. 2).
 """
+import difflib
+import numbers
+
 import numpy as np
 
 from ._checks import check_array, check_choice, check_int_range, check_size
@@ -71,6 +77,42 @@ def class_activation_map_loop(features, fc_weight, class_idx):
     return cam.astype(features.dtype)
 
 
+def cam_terms(features, fc_weight, class_idx, top=4):
+    """Eq. 2 as the paper's Fig. 2 draws it: M_c = w_1^c f_1 + w_2^c f_2 + ... for one image,
+    split into the ``top`` terms that add most to the class score and the sum of all the others.
+
+    Parameters
+    ----------
+    features : ndarray of shape (1, K, h, w), float -- f_k of one image
+    fc_weight : ndarray of shape (classes, K), float -- w_k^c
+    class_idx : int, the class c
+    top : int in 1..K, how many terms to keep apart
+
+    Returns
+    -------
+    dict with
+        "units" : (top,) ints k, ordered by w_k^c F_k (the term's share of S_c - b_c), largest first;
+            ties keep the lower k first
+        "weights" : (top,) w_k^c;  "contributions" : (top,) w_k^c F_k, F_k = mean_{x,y} f_k
+        "maps" : (top, h, w) f_k;  "terms" : (top, h, w) w_k^c f_k(x, y)
+        "rest" : (h, w) the sum of the other K - top terms (zeros when top = K)
+        "cam" : (h, w) M_c, equal to terms.sum(0) + rest up to float rounding
+    """
+    idx = _check_head(features, fc_weight, class_idx, several=False)
+    if features.shape[0] != 1:
+        raise ValueError(f"features must hold one image, shape (1, K, h, w); got {features.shape}")
+    top = check_int_range("top", top, 1, features.shape[1])
+    f = features[0]                                                   # (K, h, w)
+    w = fc_weight[int(idx[0, 0])].astype(f.dtype, copy=False)         # (K,) w_k^c
+    contribution = w * f.mean(axis=(1, 2))                            # (K,) w_k^c F_k
+    order = np.argsort(-contribution, kind="stable")                  # (K,) largest term first
+    units, others = order[:top], order[top:]
+    terms = w[units, None, None] * f[units]                           # (top, h, w)
+    rest = np.einsum("k,khw->hw", w[others], f[others])               # (h, w)
+    return {"units": units, "weights": w[units], "contributions": contribution[units], "maps": f[units],
+            "terms": terms, "rest": rest, "cam": _class_activation_map(features, fc_weight, idx)[0, 0]}
+
+
 def _check_head(features, fc_weight, class_idx, several):
     """The checks of ``class_activation_map`` (and ``family``): class_idx as an (N, J) intp
     array; ``several`` False: one class per image only (an int or N ints), J = 1."""
@@ -88,6 +130,62 @@ def _check_head(features, fc_weight, class_idx, several):
     if idx.ndim < 2:
         idx = np.broadcast_to(idx.reshape(-1, 1), (num_images, 1))  # (N, 1)
     return idx.astype(np.intp)
+
+
+def resolve_class(model, class_idx, name="class_idx"):
+    """A class given by index or by name, as its index c (an int), for ``model``'s classes.
+
+    Parameters
+    ----------
+    model : numpy_cam.Model (its ``class_names``)
+    class_idx : int or NumPy integer in 0..classes - 1; str: a class name, or digits (an index,
+        as the command's ``--class`` takes it); a list, tuple or array of those -> a list of ints
+        (an integer array is returned as it is, checked); None -> None (the caller's default)
+    name : str, how messages call the argument ("--class" in the command)
+
+    A name is looked up in three steps, the first that finds anything decides: the exact
+    name; the name or one of its comma-separated synonyms in any case ("egyptian cat", "tabby");
+    a prefix of a name or synonym in any case ("egypt"). TypeError: a float, a bool or another
+    type. ValueError: an index out of range, a name that fits several classes (the message lists
+    them: give the index) or none (the message lists close matches). On ImageNet's names:
+    "Egyptian cat" -> 285, "egypt" -> 285, "967" -> 967, ["espresso", 968] -> [967, 968].
+    """
+    names = tuple(model.class_names)
+    if isinstance(class_idx, np.ndarray) and class_idx.ndim == 0:
+        class_idx = class_idx[()]                                         # a 0-d array: its one value
+    if class_idx is None:
+        return None
+    if isinstance(class_idx, np.ndarray) and class_idx.ndim and class_idx.dtype.kind in "iub":
+        return check_int_range(name, class_idx, 0, len(names) - 1)
+    if isinstance(class_idx, (list, tuple, np.ndarray)):
+        return [resolve_class(model, c, name) for c in class_idx]
+    if isinstance(class_idx, (str, np.str_)):
+        text = str(class_idx).strip()
+        if text.lstrip("-").isdigit():
+            return check_int_range(name, int(text), 0, len(names) - 1)
+        return _class_by_name(text, names, name)
+    if isinstance(class_idx, (bool, np.bool_)) or not isinstance(class_idx, numbers.Integral):
+        raise TypeError(f"{name} must be a class index (an integer) or a class name; got {class_idx!r}")
+    return check_int_range(name, class_idx, 0, len(names) - 1)
+
+
+def _class_by_name(text, names, name="class_idx"):
+    """The index of the one class ``text`` names (``resolve_class``'s three steps)."""
+    wanted = text.lower()
+    synonyms = [[s.strip().lower() for s in n.split(",")] for n in names]     # one list per class
+    steps = ([i for i, n in enumerate(names) if n == text],
+             [i for i, n in enumerate(names) if wanted == n.lower() or wanted in synonyms[i]],
+             [i for i, n in enumerate(names) if n.lower().startswith(wanted)
+              or any(s.startswith(wanted) for s in synonyms[i])])
+    for hits in steps:
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            listed = ", ".join(f"{i} ({names[i]})" for i in hits[:10]) + (", ..." if len(hits) > 10 else "")
+            raise ValueError(f"class name {text!r} is ambiguous: it names classes {listed}; give the index")
+    close = difflib.get_close_matches(wanted, [n.lower() for n in names], n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown class name {text!r}: expected an index 0..{len(names) - 1} or a class name{hint}")
 
 
 def default_top_k(num_classes):

@@ -27,11 +27,11 @@ Each option is checked once (the policy of ``_checks``). argparse ``type=`` func
 and check what needs nothing else: ``--alpha`` and ``--threshold`` (``unit_interval``), and
 ``--top-k`` as an int. What needs the model is checked once it is loaded: ``--top-k``'s upper
 bound (the number of classes; its lower bound is checked there too, so that 0 and 1001 get the
-same message) and ``--class`` (``resolve_class``). Then the command calls the unchecked
-``explain._explain_image`` / ``explain._explain_figure``, so nothing is checked a second time.
+same message) and ``--class`` (``cam.resolve_class``, the API's resolver: an index or a name).
+Then the command calls the unchecked ``explain._explain_image`` / ``explain._explain_figure``,
+so nothing is checked a second time.
 """
 import argparse
-import difflib
 import json
 import os
 import signal
@@ -45,6 +45,7 @@ from . import __version__
 from ._checks import check_unit_interval
 from ._outputs import (MARK, BadInput, check_input, check_output_file, collect_images, make_output_folder,
                        plan_outputs)
+from .cam import resolve_class
 from .family import METHODS
 from .io.checkpoint import CheckpointError
 
@@ -114,31 +115,9 @@ def build_parser():
     p.add_argument("--alpha", type=unit_interval("--alpha"), default=0.5,
                    help="heatmap weight in the overlay, 0..1 (default 0.5)")
     p.add_argument("--threshold", type=unit_interval("--threshold"), default=0.2,
-                   help="box threshold as a fraction of the map's max, 0..1 (default 0.2, the paper's)")
+                   help="box threshold, 0..1, on the map min-max normalised to [0, 1] (default 0.2: the "
+                   "paper's 20%% of the max)")
     return p
-
-
-def resolve_class(text, class_names):
-    """A class given as an index or a name (any of its comma-separated synonyms, any case)."""
-    if text is None:
-        return None
-    n = len(class_names)
-    if text.strip().lstrip("-").isdigit():
-        index = int(text)
-        if not 0 <= index < n:
-            raise BadInput(f"class index {index} is out of range: expected 0..{n - 1}")
-        return index
-    wanted = text.strip().lower()
-    hits = [i for i, name in enumerate(class_names)
-            if wanted == name.lower() or wanted in (s.strip().lower() for s in name.split(","))]
-    if len(hits) == 1:
-        return hits[0]
-    if hits:
-        raise BadInput(f"class name {text!r} is ambiguous: it names classes "
-                       + ", ".join(f"{i} ({class_names[i]})" for i in hits) + "; give the index")
-    close = difflib.get_close_matches(wanted, [n.lower() for n in class_names], n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise BadInput(f"unknown class name {text!r}: expected an index 0..{n - 1} or a class name{hint}")
 
 
 def run_one(model, image_path, out_path, class_idx, args):
@@ -265,7 +244,7 @@ def explain_main(argv):
         from .models import load_model
         model = load_model(args.model)
         top_k = _top_k(args.top_k, model.num_classes)
-        figure, numbers = _explain_figure(model, args.image, resolve_class(args.class_, model.class_names),
+        figure, numbers = _explain_figure(model, args.image, resolve_class(model, args.class_, "--class"),
                                           threshold=0.2, top_weights=6, top_k=top_k)
         check_finite(args.image, [numbers["logit"], numbers["probability"], numbers["mean_cam_plus_bias"]])
         save_png(out, figure, text=MARK)
@@ -329,7 +308,7 @@ def _main(argv):
         from .models import load_model
         model = load_model(args.model)
         args.top_k = _top_k(args.top_k, model.num_classes)
-        class_idx = resolve_class(args.class_, model.class_names)
+        class_idx = resolve_class(model, args.class_, "--class")
         make_output_folder(args.out)
     except ERRORS as err:
         return _fail(err)

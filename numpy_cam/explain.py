@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ._checks import check_choice, check_int_range, check_unit_interval
-from .cam import _class_activation_map, _normalize, _to_heatmap, _top_classes, checked_top_k, default_top_k
+from .cam import (_class_activation_map, _normalize, _to_heatmap, _top_classes, checked_top_k, default_top_k,
+                  resolve_class)
 from .family import METHODS
 from .io.image import _preprocess, centre_crop_box, load_image
 from .layers import softmax
@@ -63,9 +64,14 @@ def explain_image(model, image, class_idx=None, top_k=None, threshold=0.2, alpha
     ----------
     model : numpy_cam.Model
     image : path, PIL image or (H, W, 3) uint8 array
-    class_idx : int in 0..classes - 1, or None -- the class to map; None: the top-1 class
+    class_idx : int in 0..classes - 1, a class name ("espresso", "Egyptian cat"; see
+        ``cam.resolve_class``), or None -- the class to map; None: the top-1 class
     top_k : int in 1..classes, or None: min(5, classes) -- how many classes to report
-    threshold : float in [0, 1] -- the box threshold, a fraction of the map's max (paper: 0.2)
+    threshold : float in [0, 1] -- the box threshold (paper: 0.2, "20% of the max value of the
+        CAM"), applied to ``heatmap``, the min-max normalised map: a pixel is kept when heatmap >
+        threshold, i.e. when the raw upsampled map M > min M + threshold (max M - min M). On the
+        coffee photo that gives the box (153, 25, 439, 290); ``localize`` on the raw map, the
+        paper's words taken literally, gives (125, 25, 442, 297) (notebook 01, section 10)
     alpha : float in [0, 1] -- the heatmap's weight in the overlay
     connectivity : 4 or 8 -- of the connected components (see ``localize``)
     method : one of ``numpy_cam.family.METHODS`` -- the raw map: "cam" (Eq. 2, the default),
@@ -79,12 +85,19 @@ def explain_image(model, image, class_idx=None, top_k=None, threshold=0.2, alpha
     The arguments are checked here, once (``_checks``); the steps below are the unchecked
     twins (``_explain_image``, which ``numpy-cam`` calls with the values it checked itself).
     """
-    if class_idx is not None:
-        class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
+    class_idx = _one_class(model, class_idx)
     return _explain_image(model, image, class_idx, checked_top_k(top_k, model.num_classes),
                           check_unit_interval("threshold", threshold), check_unit_interval("alpha", alpha),
                           check_choice("connectivity", connectivity, (4, 8)),
                           check_choice("method", method, tuple(METHODS)))
+
+
+def _one_class(model, class_idx):
+    """class_idx (an index, a name or None) as one int or None; a sequence is refused."""
+    c = resolve_class(model, class_idx)
+    if isinstance(c, (list, np.ndarray)):
+        raise TypeError(f"class_idx must be one class (an index or a name); got {class_idx!r}")
+    return c
 
 
 def _explain_image(model, image, class_idx, top_k, threshold, alpha, connectivity, method="cam"):
@@ -126,8 +139,7 @@ def explain_figure(model, image, class_idx=None, threshold=0.2, top_weights=6, t
     top_k classes); top_weights : int in 1..K, how many feature maps f_k to show. Checked here
     once; ``_explain_figure`` is unchecked.
     """
-    if class_idx is not None:
-        class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
+    class_idx = _one_class(model, class_idx)
     return _explain_figure(model, image, class_idx, check_unit_interval("threshold", threshold),
                            check_int_range("top_weights", top_weights, 1, model.num_maps),
                            checked_top_k(top_k, model.num_classes))

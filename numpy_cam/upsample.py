@@ -1,6 +1,6 @@
 """Bilinear upsampling of class activation maps, written out (Sec. 2 of the paper).
 
-The paper "simply upsample[s] the class activation map to the size of the input image" and
+The paper upsamples the class activation map to the size of the input image (Sec. 2) and
 names no kernel; the usual choice, used here, is bilinear. What a kernel does not fix is the
 *grid*: where output pixel o sits on the input axis. Two grids are in use, and the peers
 disagree on which (the README's conventions table):

@@ -15,10 +15,12 @@ also blends differently (0.3 * colour + 0.5 * image); here it is (1 - alpha) * i
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .cam import _normalize, cam_terms
 from ._checks import (check_array, check_box, check_color, check_finite, check_int_range, check_rgb_image,
                       check_unit_interval)
 
-__all__ = ["JET_CONTROL_POINTS", "jet", "JET", "OPENCV_JET", "apply_colormap", "overlay", "draw_box", "gray", "montage"]
+__all__ = ["JET_CONTROL_POINTS", "jet", "JET", "OPENCV_JET", "apply_colormap", "overlay", "draw_box", "gray", "montage",
+           "weighted_sum_figure"]
 
 # matplotlib's jet as (x, value) control points per channel; linear in between.
 JET_CONTROL_POINTS = {
@@ -236,3 +238,32 @@ def montage(tiles, titles=None, columns=None, side=None, font_size=13):
         draw.text((x, y), title, fill="black", font=font)
         figure.paste(im, (x, y + title_h))
     return figure
+
+
+def weighted_sum_figure(features, fc_weight, class_idx, top=4, side=112):
+    """The paper's Fig. 2 drawn from real maps: M_c = w_1^c f_1 + ... + w_K^c f_K (Eq. 2), as a row
+    of tiles: the ``top`` maps f_k that add most to the class score (``cam.cam_terms``), each
+    titled with its weight w_k^c; the sum of the other K - top terms; and M_c itself.
+
+    Parameters
+    ----------
+    features : ndarray of shape (1, K, h, w), f_k of one image; fc_weight : (classes, K), w_k^c
+    class_idx : int, the class c; top : int in 1..K; side : int, the side of each tile in pixels
+
+    Returns
+    -------
+    figure : PIL.Image.Image, RGB. Each tile is jet-coloured and min-max normalised on its own
+        (its title gives its range where it is not an f_k), so the tiles show where each term is
+        high, not how large it is.
+    """
+    t = cam_terms(features, fc_weight, class_idx, top)
+    tiles = [_apply_colormap(_normalize(m), JET) for m in t["maps"]]          # (h, w, 3) each
+    titles = [(f"{w:.3f}" if i == 0 else f"{'-' if w < 0 else '+'} {abs(w):.3f}") + f" x f_{k}"
+              for i, (k, w) in enumerate(zip(t["units"], t["weights"]))]
+    others = features.shape[1] - len(t["units"])
+    if others:
+        tiles.append(_apply_colormap(_normalize(t["rest"]), JET))
+        titles.append(f"+ the other {others} term{'s' * (others > 1)} [{t['rest'].min():.1f}, {t['rest'].max():.1f}]")
+    tiles.append(_apply_colormap(_normalize(t["cam"]), JET))
+    titles.append(f"= M_c, c = {int(class_idx)} [{t['cam'].min():.1f}, {t['cam'].max():.1f}]")
+    return montage(tiles, titles, side=check_int_range("side", side, 1))

@@ -164,3 +164,97 @@ def test_normalize_bad_input():
         C.normalize(np.zeros((0, 2)))
     with pytest.raises(TypeError, match=r"maps must have dtype float, int or bool; got complex128"):
         C.normalize(np.zeros((2, 2), complex))
+
+
+class Names:
+    """A model as resolve_class sees it: its class names only."""
+
+    def __init__(self, *class_names):
+        self.class_names = class_names
+
+
+ANIMALS = Names("tabby, tabby cat", "tiger cat", "Egyptian cat", "crane", "crane", "tiger, Panthera tigris")
+
+
+@pytest.mark.parametrize("given, index", [
+    (2, 2), (np.int64(1), 1), (np.array(3), 3), ("2", 2), (" 0 ", 0),  # indices, a string of digits too
+    (np.array("tabby"), 0),
+    ("tiger cat", 1), ("Egyptian cat", 2),                             # exact names
+    ("EGYPTIAN CAT", 2), ("tabby", 0), ("Panthera tigris", 5),        # any case, any synonym
+    ("tiger", 5),                                                      # a synonym wins over prefixes
+    ("egypt", 2), ("panth", 5),                                        # a unique prefix
+    (None, None),
+])
+def test_resolve_class_by_index_or_name(given, index):
+    assert C.resolve_class(ANIMALS, given) == index
+
+
+def test_resolve_class_takes_sequences_and_arrays():
+    assert C.resolve_class(ANIMALS, ["tabby", 1, "egypt"]) == [0, 1, 2]
+    assert C.resolve_class(ANIMALS, [["tabby", 1], [2, "tiger"]]) == [[0, 1], [2, 5]]
+    idx = np.array([[0, 5]])
+    assert C.resolve_class(ANIMALS, idx) is idx                                     # checked, as it is
+    assert C.resolve_class(ANIMALS, np.array(["tabby", "tiger cat"])) == [0, 1]
+
+
+@pytest.mark.parametrize("given, error, match", [
+    (1.0, TypeError, r"class_idx must be a class index \(an integer\) or a class name; got 1.0"),
+    (True, TypeError, r"class_idx must be a class index \(an integer\) or a class name; got True"),
+    (np.bool_(False), TypeError, r"got np.False_|got False"),
+    ([0, 1.5], TypeError, r"got 1.5"),
+    (np.array([0.0]), TypeError, r"got np.float64\(0.0\)|got 0.0"),
+    (np.array([True]), TypeError, r"class_idx must be integers; got dtype bool"),
+    (6, ValueError, r"class_idx must be between 0 and 5; got 6"),
+    ("-1", ValueError, r"class_idx must be between 0 and 5; got -1"),
+    (np.array([[0, 9]]), ValueError, r"class_idx must be between 0 and 5; got 9"),
+    ("crane", ValueError, r"class name 'crane' is ambiguous: it names classes 3 \(crane\), 4 \(crane\); give the "
+                          r"index"),
+    ("ti", ValueError, r"'ti' is ambiguous: it names classes 1 \(tiger cat\), 5 \(tiger, Panthera tigris\)"),
+    ("tigger cat", ValueError, r"unknown class name 'tigger cat': expected an index 0..5 or a class name; "
+                               r"did you mean 'tiger cat'"),
+    ("unicorn", ValueError, r"unknown class name 'unicorn': expected an index 0..5 or a class name$"),
+])
+def test_resolve_class_refuses(given, error, match):
+    with pytest.raises(error, match=match):
+        C.resolve_class(ANIMALS, given)
+
+
+def test_resolve_class_names_the_option():
+    with pytest.raises(ValueError, match=r"^--class must be between 0 and 5; got 7$"):
+        C.resolve_class(ANIMALS, "7", name="--class")
+
+
+def test_resolve_class_on_imagenet_names():
+    model = Names(*numpy_cam.models.model.class_names_for("imagenet", 1000))
+    assert C.resolve_class(model, "Egyptian cat") == 285 and C.resolve_class(model, "espresso") == 967
+    assert C.resolve_class(model, ["tiger cat", "cup"]) == [282, 968]
+    with pytest.raises(ValueError, match=r"did you mean 'corn', 'acorn'\?"):
+        C.resolve_class(model, "unicorn")
+
+
+def test_cam_terms_hand_built():
+    """Fig. 2: M_c = sum_k w_k^c f_k, the largest terms w_k^c F_k apart, the others summed."""
+    f = np.array([[[[1, 0], [0, 0]], [[0, 2], [2, 0]], [[1, 1], [1, 1]]]], np.float32)   # (1, K=3, 2, 2)
+    w = np.array([[1.0, -1.0, 0.5], [0.0, 0.0, 0.0]], np.float32)                         # (2 classes, K)
+    # F = (0.25, 1, 1): terms w F = (0.25, -1, 0.5) -> k = 2 first, then k = 0, then k = 1
+    t = C.cam_terms(f, w, 0, top=2)
+    assert t["units"].tolist() == [2, 0] and t["weights"].tolist() == [0.5, 1.0]
+    assert t["contributions"].tolist() == [0.5, 0.25]
+    np.testing.assert_array_equal(t["maps"], f[0, [2, 0]])
+    np.testing.assert_array_equal(t["terms"], [[[0.5, 0.5], [0.5, 0.5]], [[1, 0], [0, 0]]])
+    np.testing.assert_array_equal(t["rest"], [[0, -2], [-2, 0]])
+    np.testing.assert_array_equal(t["cam"], [[1.5, -1.5], [-1.5, 0.5]])
+    np.testing.assert_array_equal(t["terms"].sum(0) + t["rest"], t["cam"])
+    every = C.cam_terms(f, w, 0, top=3)
+    np.testing.assert_array_equal(every["rest"], np.zeros((2, 2)))
+    assert C.cam_terms(f, w, 1, top=3)["units"].tolist() == [0, 1, 2]          # ties: lower k first
+
+
+def test_cam_terms_bad_input():
+    f, w = np.zeros((2, 3, 2, 2), np.float32), np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"features must hold one image, shape \(1, K, h, w\); got \(2, 3, 2, 2\)"):
+        C.cam_terms(f, w, 0)
+    with pytest.raises(ValueError, match=r"top must be between 1 and 3; got 4"):
+        C.cam_terms(f[:1], w, 0, top=4)
+    with pytest.raises(ValueError, match=r"class_idx must be between 0 and 1; got 2"):
+        C.cam_terms(f[:1], w, 2)

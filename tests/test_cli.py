@@ -141,8 +141,9 @@ def test_decompression_bomb_is_refused(capsys, monkeypatch, tmp_path):
     (["missing.png"], "missing.png: no such file or folder"),
     ([COFFEE, "--class", "unicorn"], "unknown class name 'unicorn'"),
     ([COFFEE, "--class", "crane"], "ambiguous: it names classes 134 (crane), 517 (crane)"),
-    ([COFFEE, "--class", "1000"], "class index 1000 is out of range: expected 0..999"),
-    ([COFFEE, "--class", "-1"], "class index -1 is out of range"),
+    ([COFFEE, "--class", "1000"], "--class must be between 0 and 999; got 1000"),
+    ([COFFEE, "--class", "-1"], "--class must be between 0 and 999; got -1"),
+    ([COFFEE, "--class", "cran"], "class name 'cran' is ambiguous: it names classes 134 (crane), 517 (crane)"),
     ([COFFEE, "--top-k", "0"], "--top-k must be between 1 and 1000; got 0"),
     ([COFFEE, "--top-k", "1001"], "--top-k must be between 1 and 1000; got 1001"),
     ([COFFEE, "--threshold", "1.5"], "--threshold must be between 0 and 1; got 1.5"),
@@ -320,3 +321,12 @@ def test_method_maps_with_another_member_of_the_family(capsys, tmp_path):
 def test_an_unknown_method_is_one_line(capsys, tmp_path):
     assert_bad(capsys, [COFFEE, "--method", "gradcampp", "--out", tmp_path],
                "argument --method: invalid choice: 'gradcampp' (choose from ", tmp_path)
+
+
+def test_class_by_prefix_through_the_apis_resolver(capsys, tmp_path):
+    """--class goes through numpy_cam.cam.resolve_class, the one resolver the API uses too."""
+    import numpy_cam.cam
+    import numpy_cam.cli
+    assert numpy_cam.cli.resolve_class is numpy_cam.cam.resolve_class
+    code, out, _ = run(capsys, CHELSEA, "--json", "--class", "egypt", "--out", tmp_path)
+    assert code == 0 and json.loads(out)["class"]["index"] == 285

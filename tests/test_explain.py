@@ -94,7 +94,12 @@ def test_the_explain_command_checks_nothing_twice(tmp_path, capsys, checked):
     ({"top_k": 0}, ValueError, r"top_k must be between 1 and 1000; got 0"),
     ({"top_k": 2.0}, TypeError, r"top_k must be an integer; got 2.0"),
     ({"class_idx": 1000}, ValueError, r"class_idx must be between 0 and 999; got 1000"),
-    ({"class_idx": "967"}, TypeError, r"class_idx must be an integer; got '967'"),
+    ({"class_idx": 967.0}, TypeError, r"class_idx must be a class index \(an integer\) or a class name; got 967.0"),
+    ({"class_idx": True}, TypeError, r"class_idx must be a class index \(an integer\) or a class name; got True"),
+    ({"class_idx": [967, 968]}, TypeError, r"class_idx must be one class \(an index or a name\); got \[967, 968\]"),
+    ({"class_idx": "unicorn"}, ValueError, r"unknown class name 'unicorn': expected an index 0..999 or a class name; "
+                                           r"did you mean 'corn', 'acorn'\?"),
+    ({"class_idx": "crane"}, ValueError, r"class name 'crane' is ambiguous: it names classes 134 \(crane\), 517"),
     ({"threshold": 1.5}, ValueError, r"threshold must be between 0 and 1; got 1.5"),
     ({"alpha": -0.5}, ValueError, r"alpha must be between 0 and 1; got -0.5"),
     ({"alpha": "0.5"}, TypeError, r"alpha must be a number between 0 and 1; got '0.5'"),
@@ -109,6 +114,8 @@ def test_explain_image_bad_arguments(model, kwargs, error, match):
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"top_weights": 0}, ValueError, r"top_weights must be between 1 and 1280; got 0"),
     ({"class_idx": -1}, ValueError, r"class_idx must be between 0 and 999; got -1"),
+    ({"class_idx": "unicorn"}, ValueError, r"unknown class name 'unicorn'"),
+    ({"class_idx": ["cup"]}, TypeError, r"class_idx must be one class \(an index or a name\); got \['cup'\]"),
     ({"threshold": float("nan")}, ValueError, r"threshold must be between 0 and 1; got nan"),
     ({"top_k": 1001}, ValueError, r"top_k must be between 1 and 1000; got 1001"),
     ({"top_k": "5"}, TypeError, r"top_k must be an integer; got '5'"),
@@ -140,3 +147,13 @@ def test_explain_image_maps_with_another_method_and_keeps_every_other_step(model
     np.testing.assert_allclose(other.cam, cam.cam / cam.cam.size, rtol=0, atol=1e-6 * np.abs(cam.cam).max())
     np.testing.assert_allclose(other.heatmap, cam.heatmap, rtol=0, atol=1e-5)
     assert other.bbox == cam.bbox
+
+
+@pytest.mark.parametrize("by_name", ["Egyptian cat", "egyptian CAT", "egypt", "285", np.int64(285)])
+def test_explain_image_and_figure_take_the_class_by_name(model, by_name):
+    """class_idx as the command's --class takes it: an index, a name (any case, a synonym, a prefix)."""
+    by_index = numpy_cam.explain_image(model, numpy_cam.DATA / "chelsea.png", class_idx=285)
+    result = numpy_cam.explain_image(model, numpy_cam.DATA / "chelsea.png", class_idx=by_name)
+    assert result.class_idx == 285 and type(result.class_idx) is int and result.bbox == by_index.bbox
+    np.testing.assert_array_equal(result.cam, by_index.cam)
+    assert explain_figure(model, numpy_cam.DATA / "chelsea.png", class_idx=by_name)[1]["class"] == 285

@@ -266,9 +266,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
 
 def global_avg_pool(x):
-    """Global average pooling, the paper's F_k = (1 / (h w)) sum_{x, y} f_k(x, y) (Sec. 2).
+    """Global average pooling, F_k = (1 / (h w)) sum_{x, y} f_k(x, y): the paper's F_k (Sec. 2) as a mean.
 
-    (The paper writes a sum; the mean differs by the constant 1 / (h w).)
+    (The paper writes F_k = sum_{x, y} f_k(x, y); the mean differs by the constant 1 / (h w).)
     Loop twin: ``layers.loop.global_avg_pool``.
 
     Parameters

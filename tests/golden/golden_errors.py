@@ -6,7 +6,7 @@
 For each model and stage: the largest ``max |port - golden| / S`` over the golden's inputs and
 arrays (stored positions, channel means, pooled features; logits in full), ``S`` the largest
 |golden| of that array (``tests/golden_check.py``). Run it under the BLAS and SIMD settings of
-CI (``.ci/numeric_settings``) to see the float32 round-off the tolerance ``TAU`` must absorb.
+CI (``.ci/other_cpus.py``) to see the float32 round-off the tolerance ``TAU`` must absorb.
 NumPy only: the port against the stored goldens; the Lite1 and Lite2 rows need their extras.
 """
 import argparse

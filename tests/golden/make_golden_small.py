@@ -4,7 +4,7 @@
 
 The values come from the PyTorch network that trained them (``SmallNet`` in
 weights/train_small.py, plain ``nn.Conv2d`` / ``nn.BatchNorm2d``, nothing from numpy_cam's
-NumPy code), loaded with the exported arrays of each ``weights/small_*_seed0.npz``. Inputs:
+NumPy code), loaded with the exported arrays of each ``numpy_cam/data/small_*_seed0.npz``. Inputs:
 ``"synthetic"``, the first 4 images of the fixed test set (``make_dataset(4, TEST_SEED)``,
 image i does not depend on n) as x = (rgb - 127.5) / 127.5; ``"uniform64x80"``,
 ``np.random.default_rng(5).uniform(-1, 1, (1, 3, 64, 80))`` (odd width: padding at the edges).
