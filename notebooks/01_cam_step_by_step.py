@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Class Activation Mapping, step by step
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/01_cam_step_by_step.ipynb)
+#
 # Zhou, Khosla, Lapedriza, Oliva and Torralba, *Learning Deep Features for Discriminative
 # Localization*, CVPR 2016. This notebook walks from a photo to the box, one array at a
 # time, with the paper's symbol and the array's shape at every step. Every computation is a
@@ -21,6 +23,20 @@
 # The network is the package's default, EfficientNet-Lite0 with ImageNet weights: its last
 # convolution gives K = 1280 maps of 7 x 7, global average pooling and one fully connected
 # layer give the 1000 class scores, exactly the structure CAM needs (Sec. 2).
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np
@@ -65,6 +81,12 @@ print("f", f.shape, f.dtype, f"values in [{f.min():.3f}, {f.max():.3f}]")
 #
 # F_k = mean over (x, y) of f_k(x, y) (the paper writes the sum; the mean differs by the
 # constant 1 / (h w)). Then S_c = sum_k w_k^c F_k + b_c, and the softmax gives P_c.
+#
+# The paper has no b_c: "we explicitly set the input bias of the softmax to 0 as it has
+# little to no impact on the classification performance" (Sec. 2, just before Eq. 1). This
+# checkpoint was trained with a bias, so the code keeps it in S_c. b_c is one number per
+# class, the same at every (x, y): it moves the class score, never where M_c is high, and
+# Eq. 2 (section 5) leaves it out.
 
 # %%
 F = layers.global_avg_pool(f)                                  # (1, K): F_k
@@ -75,6 +97,8 @@ for i in numpy_cam.top_classes(S[0], 5):
     print(f"  class {i:4d}  S_c = {S[0, i]:7.3f}  P_c = {P[0, i]:.4f}  {model.class_names[i]}")
 c = int(numpy_cam.top_classes(S[0], 1)[0])                     # the predicted class
 print("c =", c, model.class_names[c])
+print(f"b_c of this checkpoint: {model.fc_bias[c]:+.4f} for c; over all classes in "
+      f"[{model.fc_bias.min():+.3f}, {model.fc_bias.max():+.3f}] (the paper's b_c: 0)")
 
 # %% [markdown]
 # ## 4. The weights w_k^c of the predicted class
@@ -118,11 +142,31 @@ print("largest difference from the term-by-term sum:", np.abs(M_c - weighted_sum
 assert np.allclose(M_c, weighted_sum, rtol=1e-5, atol=1e-4)
 
 # %% [markdown]
+# The paper's Fig. 2 draws exactly this sum: each feature map times its weight, added up,
+# gives the class activation map. Here it is from the real maps (`visualize.weighted_sum_figure`):
+# the four maps f_k that add most to S_c (the largest w_k^c F_k: the first four of the six
+# in section 4), their weights, the sum of the other 1276 terms, and M_c. Each tile is
+# normalised on its own, so it shows where a term is high, not how large it is. The four
+# give only a small part of S_c: the evidence is spread over many units.
+
+# %%
+parts = cam.cam_terms(f, model.fc_weight, c, top=4)               # Eq. 2 split: 4 terms + the rest
+print("units k:", parts["units"], " w_k^c:", parts["weights"], " w_k^c F_k:", parts["contributions"])
+share = parts["contributions"].sum() / (S[0, c] - model.fc_bias[c])
+print(f"the four terms give {share:.1%} of S_c - b_c = mean(M_c); the other {K - 4} the rest")
+assert abs(share - 0.132) < 0.001
+assert parts["units"].tolist() == strongest[:4].tolist()
+assert np.allclose(parts["terms"].sum(axis=0) + parts["rest"], M_c, atol=1e-4)
+visualize.weighted_sum_figure(f, model.fc_weight, c, top=4)
+
+# %% [markdown]
 # ## 6. The identity that makes M_c a map of S_c
 #
-# Averaging Eq. 2 over (x, y) gives back the class score: mean(M_c) + b_c = S_c. So M_c is
-# the class score spread over the image, which is what "the importance of the activation at
-# spatial grid (x, y) leading to the classification" means. It holds for every class.
+# Averaging Eq. 2 over (x, y) gives back the class score: mean(M_c) + b_c = S_c (the paper,
+# with the sum for the mean and no bias: S_c = sum_{x,y} M_c(x, y)). So M_c is the class
+# score spread over the image, which is why "M_c(x, y) directly indicates the importance of
+# the activation at spatial grid (x, y) leading to the classification of an image to class c"
+# (Sec. 2). It holds for every class.
 
 # %%
 all_maps = numpy_cam.class_activation_map(f, model.fc_weight, np.arange(model.num_classes)[None])  # (1, 1000, 7, 7)
@@ -134,7 +178,8 @@ assert identity_gap.max() < 1e-4
 # %% [markdown]
 # ## 7. Upsampling M_c to the image (bilinear)
 #
-# "We simply upsample the class activation map to the size of the input image." Bilinear
+# The paper upsamples the class activation map to the size of the input image (Sec. 2)
+# and names no interpolation; bilinear is the usual choice and this project's. Bilinear
 # interpolation on the half-pixel grid (PyTorch's `align_corners=False`, Pillow, OpenCV):
 # output pixel o of n_out samples the input axis at src = (o + 0.5) n_in / n_out - 0.5,
 # clamped to [0, n_in - 1], and mixes its two neighbours. The map is drawn on the centre
@@ -184,8 +229,15 @@ visualize.montage([crop, visualize.apply_colormap(cam.normalize(M_c)), coloured,
 #
 # "We first segment the regions of which the value is above 20% of the max value of the
 # CAM. Then we take the bounding box that covers the largest connected component in the
-# segmentation map." Connected means 8-connected here (a corner counts), as in the OpenCV
-# contour tracing of the authors' code. Boxes are (x0, y0, x1, y1), inclusive.
+# segmentation map." (Sec. 3.1.) Connected means 8-connected here (a corner counts), as in
+# the OpenCV contour tracing of the authors' code. Boxes are (x0, y0, x1, y1), inclusive.
+#
+# Which map is thresholded? The paper says "the CAM" and names no normalisation. Here, as in
+# `explain_image` and the command, the threshold is applied to the min-max normalised heatmap
+# of section 8, whose max is 1: a pixel is kept when heat > 0.2, that is when the raw
+# upsampled map has M > min M + 0.2 (max M - min M) = 0.2 max M + 0.8 min M. On a raw map
+# whose minimum is above 0 (as here) that threshold is higher than 0.2 max M, so the mask and
+# the box are smaller; where min M < 0 it is lower. The cell after this one measures both.
 
 # %%
 mask = localize.threshold_mask(heat, 0.2)                         # (side, side) bool: above 20% of the max
@@ -197,6 +249,20 @@ print(f"{mask.mean():.1%} of the crop is above the threshold; the largest compon
 print("box in the crop:", bbox_crop, " in the photo:", bbox)
 visualize.montage([visualize.gray(mask), visualize.gray(component), numpy_cam.draw_box(blended, bbox_crop)],
                   ["mask > 0.2 max", "largest component", "overlay + box"], side=224)
+
+# %%
+raw_mask = localize.threshold_mask(M_up, 0.2)                     # (side, side): the raw map > 0.2 max
+raw_crop = localize.localize(M_up, 0.2)                           # the paper's words taken literally
+raw_box = (raw_crop[0] + left, raw_crop[1] + top, raw_crop[2] + left, raw_crop[3] + top)
+print(f"raw map: min {M_up.min():.3f}, max {M_up.max():.3f}; threshold 0.2 max = {0.2 * M_up.max():.3f}, "
+      f"on the normalised map = {M_up.min() + 0.2 * (M_up.max() - M_up.min()):.3f}")
+print(f"above the threshold: {raw_mask.mean():.1%} of the crop (raw) vs {mask.mean():.1%} (normalised)")
+print("box on the raw map:", raw_box, " on the normalised map:", bbox, f" IoU {numpy_cam.iou(raw_box, bbox):.3f}")
+assert bbox == (153, 25, 439, 290) and raw_box == (125, 25, 442, 297)
+same = mask == (M_up > M_up.min() + 0.2 * (M_up.max() - M_up.min()))   # what heat > 0.2 means on the raw map
+assert same.mean() > 0.9999                                       # (up to rounding at the boundary)
+visualize.montage([numpy_cam.draw_box(blended, raw_crop), numpy_cam.draw_box(blended, bbox_crop)],
+                  ["raw M > 0.2 max M", "normalised heat > 0.2 (the default)"], side=224)
 
 # %% [markdown]
 # ## All of it in one call
@@ -223,6 +289,48 @@ other = numpy_cam.explain_image(model, photo, class_idx=second)
 print(f"class {second} {model.class_names[second]!r}: P = {P[0, second]:.4f}, box {other.bbox}")
 visualize.montage([result.picture, other.picture],
                   [f"{c}: {model.class_names[c][:30]}", f"{second}: {model.class_names[second][:30]}"], side=320)
+
+# %% [markdown]
+# ## Different classes, different regions (the paper's Fig. 4)
+#
+# The paper's Fig. 4 shows the maps of the top 5 classes of one image: each class lights up
+# its own region. On the coffee photo the top classes are all about the cup, so here is an
+# image where two classes sit apart: the two bundled photos side by side, as the network saw
+# each of them (their x, joined along the width: a 224 x 448 input). The network takes any
+# size, so f is 7 x 14, and one forward pass gives every class's map over both halves.
+#
+# With global average pooling each class score is the mean of its map over the whole image,
+# so both are lower than on their own photo (the other half adds little): the maps, not the
+# probabilities, are the point here.
+
+# %%
+x_pair = np.concatenate([model.preprocess(photo), model.preprocess(numpy_cam.DATA / "chelsea.png")], axis=3)
+f_pair = model.features(x_pair)                                   # (1, K, 7, 14)
+S_pair = model.classify(f_pair)[0]                                # (1000,)
+P_pair = numpy_cam.softmax(S_pair)                                # (1000,)
+print("x", x_pair.shape, " f", f_pair.shape)
+for i in numpy_cam.top_classes(S_pair, 5):
+    print(f"  class {i:4d}  P_c = {P_pair[i]:.3f}  {model.class_names[i]}")
+espresso, tiger_cat = cam.resolve_class(model, ["espresso", "tiger cat"])      # 967, 282: by name
+assert numpy_cam.top_classes(S_pair, 2).tolist() == [espresso, tiger_cat]
+maps = numpy_cam.class_activation_map(f_pair, model.fc_weight, [[espresso, tiger_cat]])[0]   # (2, 7, 14)
+for name, M in zip(("espresso", "tiger cat"), maps):
+    row, col = np.unravel_index(M.argmax(), M.shape)
+    print(f"M_c of {name!r}: peak at (y, x) = ({row}, {col}) of 7 x 14; mean on the left half "
+          f"{M[:, :7].mean():.2f}, on the right half {M[:, 7:].mean():.2f}")
+assert maps[0].argmax() % 14 < 7 <= maps[1].argmax() % 14         # espresso peaks left, tiger cat right
+assert maps[0][:, :7].mean() > maps[0][:, 7:].mean() and maps[1][:, 7:].mean() > maps[1][:, :7].mean()
+
+# %% [markdown]
+# The picture: x back to pixels (x = (rgb - mean) / std, so rgb = x std + mean, exact for
+# these uint8 inputs), and each class's heatmap over it.
+
+# %%
+mean, std = np.array(model.preprocessing["mean"]), np.array(model.preprocessing["std"])
+pair = np.rint(x_pair[0].transpose(1, 2, 0) * std + mean).astype(np.uint8)   # (224, 448, 3)
+heat_pair = numpy_cam.to_heatmap(maps, pair.shape[:2])                        # (2, 224, 448)
+visualize.montage([pair] + [numpy_cam.overlay(pair, h) for h in heat_pair],
+                  ["the two photos as one input", "M_c of 967 espresso", "M_c of 282 tiger cat"], columns=1)
 
 # %% [markdown]
 # ## The slide: `numpy-cam explain`

@@ -13,12 +13,28 @@
 # %% [markdown]
 # # Conventions: what the paper leaves open, and what changes with it
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/03_conventions.ipynb)
+#
 # The paper fixes Eq. 2 and the 20% threshold; it does not say on which grid to upsample,
 # when to normalise, in what precision to store the map, which colormap to use, or how
 # pixels connect. Implementations (the authors' own released code among them) choose
 # differently. This notebook measures how much each choice moves the map and the box, on
 # the bundled coffee photo and the default model, then shows what the authors' released
 # code does differently from the paper, and how CAM relates to Grad-CAM.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np

@@ -13,6 +13,8 @@
 # %% [markdown]
 # # The CAM family on a GAP head: which methods are CAM, and why
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/04_cam_family.ipynb)
+#
 # Grad-CAM, XGrad-CAM, HiResCAM, LayerCAM and Grad-CAM++ all start from the gradient of the
 # class score with respect to the last conv maps. On CAM's head (conv maps f_k -> global
 # average pooling -> one linear layer) that gradient is a constant, and each method's
@@ -24,6 +26,20 @@
 #
 # If your Grad-CAM equals your XGrad-CAM (and your HiResCAM, where M_c >= 0) on such a
 # network, that is correct: on this head they are the same map.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np

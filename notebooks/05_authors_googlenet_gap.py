@@ -13,6 +13,8 @@
 # %% [markdown]
 # # The paper's own network on the authors' own data
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/05_authors_googlenet_gap.ipynb)
+#
 # Zhou et al. released, with the CAM paper, the softmax weights w_k^c of their GoogLeNet-GAP
 # and the last-conv maps f_k of the ten crops of their demo photo, so that their MATLAB
 # `demo.m` runs without Caffe (github.com/zhoubolei/CAM, MIT; bundled in
@@ -21,6 +23,20 @@
 # crops merged as `mergeTenCrop.m` does, the overlay as `map2jpg.m` draws it, and the same
 # maps in this project's default convention. Along the way it measures two things the
 # demo's code does that its authors probably did not mean.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np

@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Exercise 1: the convolution, with padding and stride
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/exercises/E1_conv2d.ipynb)
+#
 # Zhou et al., *Learning Deep Features for Discriminative Localization* (CVPR 2016), Sec. 2:
 # CAM explains a network made of convolutions whose last layer gives the maps f_k(x, y).
 # Every one of those maps comes out of the function you write here. In EfficientNet-Lite0,
@@ -36,6 +38,20 @@
 #
 # Write `same_padding` first, then `conv2d`; run each checker cell after it. A checker names the
 # case that fails, shows what it expected and what you returned, and names the likely mistake.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np

@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Exercise 2: from the last maps to the class scores: ReLU6, global average pooling, the FC layer
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/exercises/E2_gap_fc.ipynb)
+#
 # Zhou et al., CVPR 2016, Sec. 2. The network's last convolution gives K maps f_k(x, y).
 # Global average pooling (GAP) turns each into one number F_k, and one fully connected layer
 # turns those into the class scores S_c = sum_k w_k^c F_k (+ b_c), the softmax into P_c.
@@ -22,6 +24,20 @@
 #
 # In EfficientNet-Lite0 the maps f_k come out of a ReLU6, min(max(x, 0), 6): so every f_k is
 # in [0, 6]. You write the three functions, then run the real network with them.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np

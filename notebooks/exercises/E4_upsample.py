@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Exercise 4: upsampling the map to the image: bilinear interpolation and its grid
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/exercises/E4_upsample.ipynb)
+#
 # Zhou et al., CVPR 2016, Sec. 2: the map M_c is upsampled to the size of the input image to
 # see the regions most relevant to class c. The paper names no kernel; bilinear is the usual
 # choice. What a kernel does not fix is the *grid*: where output pixel o sits on the input.
@@ -25,6 +27,20 @@
 #
 # Then i0 = floor(src), i1 = min(i0 + 1, n_in - 1), w1 = src - i0, and along one axis the
 # value is (1 - w1) m[i0] + w1 m[i1]; in 2-D, the same along the rows and the columns.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np

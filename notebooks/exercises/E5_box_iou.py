@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Exercise 5: the paper's box and the IoU of the localisation metric
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/exercises/E5_box_iou.ipynb)
+#
 # Zhou et al., CVPR 2016, Sec. 3: to get a box from a map, the paper keeps the regions whose
 # value is above 20% of the map's max, then takes the bounding box of the largest connected
 # component. ILSVRC counts a guess right when its class is right and its box overlaps a
@@ -24,6 +26,20 @@
 # evaluation code counts); no box is None; components are 8-connected (pixels touching by a
 # corner belong together, as in the OpenCV contours of the authors' code); the threshold is
 # strict, heatmap > threshold * max(heatmap), on the map as given.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np

@@ -13,6 +13,8 @@
 # %% [markdown]
 # # Exercise 3: the class activation map, Eq. 2, and the identity behind it
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/numpy-cam/numpy-cam/blob/main/notebooks/solutions/E3_cam.ipynb)
+#
 # Zhou et al., CVPR 2016, Sec. 2, Eq. 2: the class activation map of class c is
 #
 #     M_c(x, y) = sum_k w_k^c f_k(x, y)
@@ -25,6 +27,20 @@
 #
 # so the map spreads the class score over the image. You write Eq. 2, check it, then check
 # the identity on the real network's maps, and see it fail for a GMP network.
+
+# %%
+# numpy-cam, installed only where it is missing (Colab, a fresh environment): a no-op here otherwise.
+# NUMPY_CAM_SOURCE names another source for pip, e.g. file:///path/to/a/clone or git+https://.../fork
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("numpy_cam") is None:
+    source = os.environ.get("NUMPY_CAM_SOURCE", "git+https://github.com/numpy-cam/numpy-cam")
+    print(f"installing numpy-cam from {source}")
+    subprocess.run([sys.executable, "-m", "pip", "install", f"numpy-cam @ {source}"], check=True)
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np
