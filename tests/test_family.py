@@ -273,6 +273,17 @@ def test_method_map_is_the_function_on_the_model():
     np.testing.assert_array_equal(method_map(m, x, 2, "eigencam"), method_map(m, x, 5, "eigencam"))  # no class
 
 
+def test_method_map_takes_class_names():
+    m = model("efficientnet_lite0")
+    x = photos("efficientnet_lite0")[:1].astype(np.float32)
+    np.testing.assert_array_equal(method_map(m, x, "espresso", "gradcam"), method_map(m, x, 967, "gradcam"))
+    np.testing.assert_array_equal(method_map(m, x, ["espresso"]), method_map(m, x, [967]))
+    with pytest.raises(TypeError, match="class index"):
+        method_map(m, x, 967.0)
+    with pytest.raises(ValueError, match="unknown class name 'unicorn'"):
+        method_map(m, x, "unicorn", "gradcam")
+
+
 def test_float32_gradient_methods_agree_with_float64():
     m = model("efficientnet_lite0")
     x = photos("efficientnet_lite0")

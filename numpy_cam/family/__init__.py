@@ -27,7 +27,7 @@ Modules
 Call any of them as ``method_map(model, x, class_idx, method)``; ``METHODS`` names them.
 """
 from .._checks import check_choice
-from ..cam import _check_head, _class_activation_map
+from ..cam import _check_head, _class_activation_map, resolve_class
 from .eigencam import eigen_cam
 from .gradcam import grad_cam, hires_cam, layer_cam, xgrad_cam
 from .gradcam_pp import closed_form_weights, grad_cam_pp, grad_cam_pp_peers, grad_cam_pp_torchcam
@@ -89,8 +89,8 @@ def method_map(model, x, class_idx, method="cam", **options):
     model : Model (``numpy_cam.load_model``); its ``pooling`` ("avg" or "max") and, for
         Grad-CAM++, its ``fc_bias`` are used
     x : ndarray of shape (N, 3, H, W), float32 or float64 (``Model.preprocess``)
-    class_idx : int or N ints, one class per image (Eigen-CAM checks it and ignores it:
-        its map has no class)
+    class_idx : int or N ints, one class per image, or class names (``cam.resolve_class``:
+        "espresso", "egypt", ...) (Eigen-CAM checks it and ignores it: its map has no class)
     method : one of ``METHODS``: "cam" (default), "gradcam", "gradcam++", "xgradcam",
         "hirescam", "layercam", "scorecam", "eigencam"
     **options : passed to the method's function, e.g. ``relu=False`` (Grad-CAM, XGrad-CAM,
@@ -102,4 +102,4 @@ def method_map(model, x, class_idx, method="cam", **options):
         (``cam.to_heatmap`` draws it)
     """
     check_choice("method", method, tuple(METHODS))
-    return METHODS[method](model, x, class_idx, **options)
+    return METHODS[method](model, x, resolve_class(model, class_idx), **options)
