@@ -38,7 +38,9 @@ Input and output
                     or running code), ``io.export`` (PyTorch and Keras -> .npz), ``io.image``
                     (loading, preprocessing, PNG writing)
 The experiment
-    gap_gmp/        GAP vs GMP on synthetic data with exact boxes: ``synthetic``, ``evaluate``,
+    gap_gmp/        GAP vs GMP on synthetic data with exact boxes: ``synthetic`` (and its regimes),
+                    ``evaluate``, ``rescore`` (calibrated thresholds, MaxBoxAcc(V2), PxAP,
+                    baselines), ``report`` (``python -m numpy_cam.gap_gmp rescore``),
                     ``python -m numpy_cam.gap_gmp``
 The tools
     cli.py          the ``numpy-cam`` command (``__main__.py``: ``python -m numpy_cam``)

@@ -30,8 +30,9 @@ def test_bundled_weights_give_the_table(test_set, name):
     assert gap_gmp.evaluate(load_model(DATA / f"{name}.npz"), images, labels, boxes) == RESULTS[name]
 
 
-def test_the_table_covers_two_seeds_per_pooling():
-    assert sorted(RESULTS) == ["small_gap_seed0", "small_gap_seed1", "small_gmp_seed0", "small_gmp_seed1"]
+def test_the_table_covers_three_seeds_per_pooling():
+    assert sorted(RESULTS) == [f"small_{pooling}_seed{seed}" for pooling in ("gap", "gmp") for seed in range(3)]
+    assert sorted(RESULTS) == sorted(path.stem for path in gap_gmp.weight_files())
     assert all(r["n"] == 2000 for r in RESULTS.values())
 
 

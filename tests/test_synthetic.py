@@ -1,5 +1,5 @@
 """numpy_cam.gap_gmp.synthetic: pinned bytes, determinism, exact inclusive boxes, the object's design
-(size, head, contrasts), argument checks."""
+(size, head, contrasts), the data regimes, argument checks."""
 import hashlib
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage
 
 from numpy_cam.localize import bbox_of_mask_loop
-from numpy_cam.gap_gmp.synthetic import CLASS_NAMES, MIN_SIZE, NUM_CLASSES, make_dataset
+from numpy_cam.localize import bbox_of_mask, iou
+from numpy_cam.gap_gmp.synthetic import CLASS_NAMES, DEFAULT, MIN_SIZE, NUM_CLASSES, REGIMES, Regime, make_dataset
 
 # SHA-256 of images, labels, boxes (little-endian int64) and masks of make_dataset(6, 2016,
 # return_masks=True), in that order. A change here changes every dataset: say so in the
@@ -154,3 +155,68 @@ def test_body_colour_does_not_give_the_class():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_dataset(**kwargs)
+
+
+# -------------------------------------------------------------------------------- regimes
+
+@pytest.mark.parametrize("regime", ["default", DEFAULT, Regime(), REGIMES["default"]])
+def test_the_default_regime_is_the_pinned_data(regime):
+    images, labels, boxes, masks = make_dataset(6, 2016, return_masks=True, regime=regime)
+    assert digest(images, labels.astype("<i8"), boxes.astype("<i8"), masks) == PINNED_SHA256
+
+
+def test_the_regimes_are_named_and_differ_from_the_default():
+    assert {"default", "large_head", "small_object", "strong_texture", "textured"} <= set(REGIMES)
+    assert len(set(REGIMES.values())) == len(REGIMES)
+    default = make_dataset(6, 2016, regime="default")[0]
+    for name in set(REGIMES) - {"default"}:
+        assert not np.array_equal(make_dataset(6, 2016, regime=name)[0], default), name
+
+
+def test_a_texture_regime_keeps_the_layout():
+    """Only the texture's contrast differs: the same masks, boxes and pixels off the body."""
+    weak = make_dataset(12, 5, return_masks=True)
+    strong = make_dataset(12, 5, return_masks=True, regime="strong_texture")
+    for a, b in zip(weak[1:], strong[1:]):
+        np.testing.assert_array_equal(a, b)                                     # labels, boxes, masks
+    body = weak[3] == 1
+    np.testing.assert_array_equal(weak[0][~body], strong[0][~body])
+    spread = [(image.astype(np.float64)[mask == 1].std(0).max()) for image, mask in zip(strong[0], strong[3])]
+    assert min(spread) > 30                                                     # +-48 levels, against < 20
+
+
+def _head_ious(masks, boxes):
+    return np.array([iou(bbox_of_mask(m == 2), tuple(int(v) for v in b)) for m, b in zip(masks, boxes)])
+
+
+def test_large_heads_alone_can_pass_iou_one_half():
+    _, _, boxes, masks = make_dataset(N, seed=3, return_masks=True, regime="large_head")
+    share = [(m == 2).sum() / (m > 0).sum() for m in masks]
+    assert 0.5 < np.mean(_head_ious(masks, boxes) >= 0.5) < 0.95 and np.median(share) > 0.4
+    assert not np.any(_head_ious(MASKS, BOXES) >= 0.5)                          # the default: never
+
+
+def test_small_objects():
+    _, _, boxes = make_dataset(N, seed=3, regime="small_object")
+    longer = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) + 1
+    assert (longer >= 0.25 * 64 - 2).all() and (longer <= 0.45 * 64 + 1).all()
+
+
+def test_textured_objects_have_no_head():
+    images, _, boxes, masks = make_dataset(N, seed=3, return_masks=True, regime="textured")
+    assert not np.any(masks == 2) and all((m == 1).any() for m in masks)
+    longer = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) + 1
+    assert (longer >= 0.25 * 64 - 2).all() and (longer <= 0.6 * 64 + 1).all()
+
+
+@pytest.mark.parametrize("regime, error, message", [
+    ("huge_head", ValueError, r"regime must be one of \['default', .*\] or a Regime; got 'huge_head'"),
+    ({"head_radius": (0.1, 0.2)}, TypeError, r"regime must be a Regime or a name in .*; got dict"),
+    (Regime(object_size=(0.6, 0.4)), ValueError, r"regime.object_size must be \(low, high\) with 0.1 <= low"),
+    (Regime(object_size=(0.5, 1.2)), ValueError, r"regime.object_size .*got \(0.5, 1.2\)"),
+    (Regime(head_radius=(0.0, 0.2)), ValueError, r"regime.head_radius must be \(low, high\) with 0.01"),
+    (Regime(texture_contrast=300.0), ValueError, r"regime.texture_contrast must be within \[0, 255\]"),
+])
+def test_bad_regimes(regime, error, message):
+    with pytest.raises(error, match=message):
+        make_dataset(2, 0, regime=regime)

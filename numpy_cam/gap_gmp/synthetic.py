@@ -21,19 +21,19 @@ position, scale and angle. A class is two things at once:
   ====  ================  ===================  ======================
 
 Why this design: the paper's claim (GAP localises better than GMP at equal accuracy) is a
-claim about *where the evidence is*. GAP rewards a unit for firing over the whole object,
-GMP for firing at one place. A feasibility study (``GAP_GMP.md`` in the project's notes)
-found that the claim shows only when much of the evidence is weak and spread out. Objects
-filled with a strong texture reversed it: every part of them is equally telling, GMP loses
-nothing, and GAP's map bled into a halo around small objects. Two small shapes on a plain
-bar were not learnt within the training budget. Weak texture over a large body plus one
-strong head sits in between: there both poolings classified about equally well and GAP's
-boxes were right about twice as often (GAP_GMP.md). So the texture contrast is kept low and
-the head small; see the constants below. Colours carry no class information: the body colour
-is drawn independently of the class (and kept apart from the background behind it), the head
-colour is set against the body's and the background's, so a network must read the texture or
-the head. Distractor blobs and strokes of random colours lie *under* the object: they may
-overlap its footprint but never hide a pixel of it.
+claim about *where the evidence is*. GAP rewards a unit for firing over the whole object, GMP
+for firing at one place. A feasibility study made while designing this data (its notes are not
+part of the repository; what it found is summarised here) found that the claim shows only when
+much of the evidence is weak and spread out. Objects filled with a strong texture reversed it:
+every part of them is equally telling, GMP loses nothing, and GAP's map bled into a halo
+around small objects. Two small shapes on a plain bar were not learnt within the training
+budget. Weak texture over a large body plus one strong head sits in between: there both
+poolings classified about equally well and GAP's boxes were right about twice as often. So the
+texture contrast is kept low and the head small; see the constants below. Colours carry no
+class information: the body colour is drawn independently of the class (and kept apart from
+the background behind it), the head colour is set against the body's and the background's, so
+a network must read the texture or the head. Distractor blobs and strokes of random colours
+lie *under* the object: they may overlap its footprint but never hide a pixel of it.
 
 Conventions
 -----------
@@ -50,12 +50,13 @@ Conventions
 """
 import math
 import operator
+from typing import NamedTuple
 
 import numpy as np
 
 from ..localize import bbox_of_mask
 
-__all__ = ["CLASS_NAMES", "NUM_CLASSES", "MIN_SIZE", "make_dataset"]
+__all__ = ["CLASS_NAMES", "NUM_CLASSES", "MIN_SIZE", "Regime", "DEFAULT", "REGIMES", "make_dataset"]
 
 CLASS_NAMES = ("stripes-ring", "checks-plus", "dots-triangle", "grid-tee", "chevrons-cross",
                "rings-diamond")
@@ -82,6 +83,35 @@ NOISE = 10                    # pixel noise, uniform integers in [-NOISE, NOISE]
 SMOOTH_NOISE = 30.0           # amplitude of the low-frequency colour noise, levels
 SMOOTH_GRID = 5               # its control points per side (bilinear in between)
 BLOBS, STROKES = (2, 4), (1, 3)  # how many distractors of each kind (inclusive ranges)
+
+
+class Regime(NamedTuple):
+    """The data parameters that move the GAP/GMP gap; ``Regime()`` is the constants above.
+
+    object_size : (low, high), the object's longer side / the image side (``OBJECT_SIZE``)
+    head_radius : (low, high), the head's radius / the body's length (``HEAD_RADIUS``), or None:
+        no head, the object is its textured body alone (the feasibility study's counter-case)
+    texture_contrast : peak-to-peak levels of the body texture (``TEXTURE_CONTRAST``)
+
+    Only these values change between regimes, never the order of the random draws: the same
+    seed gives every regime the same backgrounds, distractors, angles, positions and colours
+    (a regime without a head still draws its radius and colour and paints nothing).
+    """
+    object_size: tuple = OBJECT_SIZE
+    head_radius: tuple = HEAD_RADIUS
+    texture_contrast: float = TEXTURE_CONTRAST
+
+
+DEFAULT = Regime()
+# The regimes of the GAP-vs-GMP sweep (``python -m numpy_cam.gap_gmp rescore``): one factor at a time
+# from the default, and the study's counter-case, a strongly textured object without a head.
+REGIMES = {
+    "default": DEFAULT,
+    "large_head": Regime(head_radius=(0.4, 0.5)),             # the head's box alone passes IoU 0.5 (~70%)
+    "small_object": Regime(object_size=(0.25, 0.45)),         # the receptive field's halo matters
+    "strong_texture": Regime(texture_contrast=96.0),          # the body as telling as the head
+    "textured": Regime(object_size=(0.25, 0.6), head_radius=None, texture_contrast=96.0),
+}
 
 
 def _frac(t):
@@ -177,7 +207,7 @@ def _distractors(rng, image, xs, ys, unit):
         image[dx * dx + dy * dy <= half_width * half_width] = rng.integers(0, 256, size=3)
 
 
-def _creature(rng, label, size):
+def _creature(rng, label, size, regime=DEFAULT):
     """One image and its mask: (size, size, 3) uint8, (size, size) uint8 (0, 1 body, 2 head)."""
     unit = size / 64.0
     xs = np.arange(size, dtype=np.float64)[None, :]                           # (1, S): x = column
@@ -187,29 +217,34 @@ def _creature(rng, label, size):
     # Shape at unit body half-length; then scaled so the object's longer side is OBJECT_SIZE.
     c, s = _direction(rng)                                                    # the body's axis, head end
     b = rng.uniform(*BODY_ASPECT)
-    r = 2.0 * rng.uniform(*HEAD_RADIUS)
+    has_head = regime.head_radius is not None
+    r = 2.0 * rng.uniform(*(regime.head_radius if has_head else HEAD_RADIUS))  # drawn either way
     reach = 1.0 + HEAD_OFFSET * r                                             # centre to head centre
     ex, ey = math.sqrt(c * c + b * b * s * s), math.sqrt(s * s + b * b * c * c)  # ellipse half-box
-    lo_x, hi_x = min(-ex, reach * c - r), max(ex, reach * c + r)
-    lo_y, hi_y = min(-ey, reach * s - r), max(ey, reach * s + r)
-    scale = rng.uniform(*OBJECT_SIZE) * size / max(hi_x - lo_x, hi_y - lo_y)
+    if has_head:
+        lo_x, hi_x = min(-ex, reach * c - r), max(ex, reach * c + r)
+        lo_y, hi_y = min(-ey, reach * s - r), max(ey, reach * s + r)
+    else:
+        lo_x, hi_x, lo_y, hi_y = -ex, ex, -ey, ey
+    scale = rng.uniform(*regime.object_size) * size / max(hi_x - lo_x, hi_y - lo_y)
     a, b, r, reach = scale, b * scale, r * scale, reach * scale
     cx = rng.uniform(-lo_x * scale, size - 1 - hi_x * scale)                  # the whole object inside
     cy = rng.uniform(-lo_y * scale, size - 1 - hi_y * scale)
 
     u, v = (xs - cx) * c + (ys - cy) * s, (ys - cy) * c - (xs - cx) * s       # (S, S): body frame
     body = u * u / (a * a) + v * v / (b * b) <= 1.0                           # (S, S) bool
-    head = _HEADS[label](xs - (cx + reach * c), ys - (cy + reach * s), r, 0.3 * r)  # (S, S) bool
+    head = _HEADS[label](xs - (cx + reach * c), ys - (cy + reach * s), r, 0.3 * r) & has_head  # (S, S) bool
 
     behind = image[round(cy), round(cx)].copy()                               # (3,) background there
-    behind_head = image[round(cy + reach * s), round(cx + reach * c)].copy()  # (3,)
+    head_at = (min(max(round(cy + reach * s), 0), size - 1), min(max(round(cx + reach * c), 0), size - 1))
+    behind_head = image[head_at].copy()                                       # (3,)
     _distractors(rng, image, xs, ys, unit)                                    # under the object
     body_colour = _away(rng, behind, BODY_CONTRAST)
     head_colour = _away(rng, body_colour, HEAD_CONTRAST, avoid=behind_head)  # stands out from both
     half = rng.uniform(*TEXTURE_PERIOD) * unit / 2.0
     phase_u, phase_v = rng.uniform(0.0, 2.0 * half, size=2) * (label != 5)    # rings: centred
     texture = _TEXTURES[label](u + phase_u, v + phase_v, half) - 0.5          # (S, S) in {-0.5, 0.5}
-    image[body] = body_colour + TEXTURE_CONTRAST * texture[body][:, None]     # (k, 3)
+    image[body] = body_colour + regime.texture_contrast * texture[body][:, None]  # (k, 3)
     image[head] = head_colour
 
     image += rng.integers(-NOISE, NOISE + 1, size=image.shape)
@@ -230,7 +265,26 @@ def _check_int(value, name, low, why):
     return value
 
 
-def make_dataset(n, seed, size=64, return_masks=False):
+def _check_regime(regime):
+    """A ``Regime`` (or the name of one in ``REGIMES``) with sensible values, as a Regime."""
+    if isinstance(regime, str):
+        if regime not in REGIMES:
+            raise ValueError(f"regime must be one of {sorted(REGIMES)} or a Regime; got {regime!r}")
+        return REGIMES[regime]
+    if not isinstance(regime, Regime):
+        raise TypeError(f"regime must be a Regime or a name in {sorted(REGIMES)}; got {type(regime).__name__}")
+    ranges = [("object_size", regime.object_size, 0.1, 1.0), ("head_radius", regime.head_radius, 0.01, 1.0)]
+    for name, pair, low, high in ranges:
+        if name == "head_radius" and pair is None:
+            continue
+        if len(pair) != 2 or not low <= pair[0] <= pair[1] <= high:
+            raise ValueError(f"regime.{name} must be (low, high) with {low} <= low <= high <= {high}; got {pair!r}")
+    if not 0 <= regime.texture_contrast <= 255:
+        raise ValueError(f"regime.texture_contrast must be within [0, 255] levels; got {regime.texture_contrast!r}")
+    return regime
+
+
+def make_dataset(n, seed, size=64, return_masks=False, regime=DEFAULT):
     """``n`` creature images with their labels and exact boxes, the same for the same arguments.
 
     Parameters
@@ -243,6 +297,9 @@ def make_dataset(n, seed, size=64, return_masks=False):
         Side of the square images, in pixels (the design is made at 64 and scales with it).
     return_masks : bool
         Also return the object masks.
+    regime : Regime or str
+        The data parameters (object size, head size, texture contrast), or the name of one of
+        ``REGIMES``; the default regime is the constants of this module.
 
     Returns
     -------
@@ -250,21 +307,25 @@ def make_dataset(n, seed, size=64, return_masks=False):
     labels : ndarray of shape (n,), int64 -- ``i % NUM_CLASSES``, names in ``CLASS_NAMES``
     boxes : ndarray of shape (n, 4), int64 -- (x0, y0, x1, y1), inclusive, of the mask
     masks : ndarray of shape (n, size, size), uint8 -- only with ``return_masks``:
-        0 background, 1 body, 2 head.
+        0 background, 1 body, 2 head (no 2 in a regime without a head).
 
     Raises
     ------
     ValueError
-        If ``n`` < 1, ``seed`` < 0 or ``size`` < MIN_SIZE, or one of them is not an integer.
+        If ``n`` < 1, ``seed`` < 0 or ``size`` < MIN_SIZE, or one of them is not an integer;
+        or ``regime`` is an unknown name or holds values out of range.
+    TypeError
+        If ``regime`` is neither a Regime nor a str.
     """
     n = _check_int(n, "n", 1, "the number of images")
     seed = _check_int(seed, "seed", 0, "a SeedSequence entropy")
     size = _check_int(size, "size", MIN_SIZE, "smaller images leave the heads unreadable")
+    regime = _check_regime(regime)
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), np.uint8)
     labels = np.arange(n, dtype=np.int64) % NUM_CLASSES                      # (n,) balanced
     boxes = np.empty((n, 4), np.int64)
     for i, child in enumerate(np.random.SeedSequence(seed).spawn(n)):
-        images[i], masks[i] = _creature(np.random.default_rng(child), labels[i], size)
+        images[i], masks[i] = _creature(np.random.default_rng(child), labels[i], size, regime)
         boxes[i] = bbox_of_mask(masks[i])                                   # never empty: one creature
     return (images, labels, boxes, masks) if return_masks else (images, labels, boxes)
