@@ -27,8 +27,8 @@ def _close(a, b):
     either side under another BLAS or thread count (one pixel moved it by 1.1e-6 under NumPy 1.22
     with 2 threads), while the counts stayed equal."""
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) if k != "pxap" else a[k] == pytest.approx(b[k], abs=PXAP_TOLERANCE)
-                                            for k in a)
+        return a.keys() == b.keys() and all(
+            _close(a[k], b[k]) if k != "pxap" else a[k] == pytest.approx(b[k], abs=PXAP_TOLERANCE) for k in a)
     return a == b
 
 
