@@ -12,6 +12,7 @@ import pytest
 
 from numpy_cam import gap_gmp
 from numpy_cam.gap_gmp import report, rescore, synthetic
+from numpy_cam.io.checkpoint import sha256_of_file
 from numpy_cam.metrics import THRESHOLDS
 from numpy_cam.models import DATA, load_model
 
@@ -37,12 +38,13 @@ def _close(a, b):
 def test_the_check_part_reproduces():
     calibration, test = rescore.splits(*report.CHECK_SIZES)
     for stem, record in STORED["check"]["nets"].items():
-        got = {"sha256": record["sha256"], **rescore.score_net(load_model(DATA / f"{stem}.npz"), calibration, test)}
+        path = DATA / f"{stem}.npz"
+        got = {"sha256": sha256_of_file(path), **rescore.score_net(load_model(path), calibration, test)}
         assert _close(got, record), stem
     assert _close(json.loads(json.dumps(rescore.baselines(calibration, test))), STORED["check"]["baselines"])
 
 
-@pytest.mark.slow              # ~20 min on 2 cores: every net on its calibration and test splits
+@pytest.mark.slow              # ~33 min on 2 cores: every net (52) on its calibration and test splits
 def test_the_whole_json_reproduces():
     assert _close(json.loads(json.dumps(report.run(jobs=2, regime_nets=REGIME_NETS))), STORED)
 
@@ -64,7 +66,6 @@ def test_the_json_covers_three_seeds_per_pooling_and_the_regimes():
 
 
 def test_the_nets_are_the_shipped_files():
-    from numpy_cam.io.checkpoint import sha256_of_file
     for stem, record in STORED["headline"]["nets"].items():
         assert record["sha256"] == sha256_of_file(DATA / f"{stem}.npz"), stem
 
@@ -160,6 +161,16 @@ def test_tables_render_the_stored_numbers():
     assert columns[4] == 100.0 * record["gt_known_loc"]["calibrated"][0] / record["n"]
 
 
+def test_the_readme_shows_the_stored_tables():
+    """Every table of the README's re-scoring section is the one the shipped json renders."""
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = [report.headline_table(STORED["headline"], c) for c in rescore.CONVENTIONS]
+    shown += [report.thresholds_table(STORED["headline"])]
+    shown += [report.regimes_table(STORED["regimes"], c) for c in rescore.CONVENTIONS]
+    for table in shown:
+        assert table in readme, table.splitlines()[0]
+
+
 def test_regime_files_reads_only_regime_folders(tmp_path):
     for folder in ("textured-scratch", "textured", "default", "not_a_regime", "default-other"):
         (tmp_path / folder).mkdir()
@@ -185,6 +196,16 @@ def test_reuse_keeps_the_records_of_unchanged_files(monkeypatch):
     results = report.run(jobs=1, reuse=STORED)
     assert sorted(pathlib.Path(p).name for p in scored) == ["small_gap_seed0.npz", "small_gmp_seed0.npz"]
     assert results["headline"]["nets"] == STORED["headline"]["nets"]              # the check part only rescored
+
+
+def test_reuse_rescores_nothing_when_no_file_or_size_changed(monkeypatch):
+    scored = []
+    monkeypatch.setattr(report, "_score_file", lambda path, sizes, regime: scored.append(path))
+    monkeypatch.setattr(rescore, "baselines", lambda calibration, test: {})
+    monkeypatch.setattr(report, "_splits", lambda sizes, regime: ({}, {}))
+    results = report.run(jobs=1, regime_nets=REGIME_NETS if REGIME_NETS.exists() else None, reuse=STORED)
+    assert scored == []
+    assert results["check"]["nets"] == STORED["check"]["nets"]
 
 
 def test_the_command_refuses_bad_jobs():

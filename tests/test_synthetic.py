@@ -166,7 +166,8 @@ def test_the_default_regime_is_the_pinned_data(regime):
 
 
 def test_the_regimes_are_named_and_differ_from_the_default():
-    assert {"default", "large_head", "small_object", "strong_texture", "textured"} <= set(REGIMES)
+    assert {"default", "large_head", "small_object", "strong_texture", "textured", "textured_small",
+            "textured_large"} <= set(REGIMES)
     assert len(set(REGIMES.values())) == len(REGIMES)
     default = make_dataset(6, 2016, regime="default")[0]
     for name in set(REGIMES) - {"default"}:
@@ -202,11 +203,14 @@ def test_small_objects():
     assert (longer >= 0.25 * 64 - 2).all() and (longer <= 0.45 * 64 + 1).all()
 
 
-def test_textured_objects_have_no_head():
-    images, _, boxes, masks = make_dataset(N, seed=3, return_masks=True, regime="textured")
+@pytest.mark.parametrize("regime, low, high", [("textured", 0.25, 0.6), ("textured_small", 0.15, 0.3),
+                                               ("textured_large", 0.6, 0.95)])
+def test_textured_objects_have_no_head(regime, low, high):
+    images, _, boxes, masks = make_dataset(N, seed=3, return_masks=True, regime=regime)
     assert not np.any(masks == 2) and all((m == 1).any() for m in masks)
     longer = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) + 1
-    assert (longer >= 0.25 * 64 - 2).all() and (longer <= 0.6 * 64 + 1).all()
+    assert (longer >= low * 64 - 2).all() and (longer <= high * 64 + 1).all()
+    assert longer.min() < (low + 0.05) * 64 and longer.max() > (high - 0.05) * 64       # the range is used
 
 
 @pytest.mark.parametrize("regime, error, message", [

@@ -41,8 +41,9 @@ Usage (from the repository root)::
 ``--regime NAME`` trains and tests on ``synthetic.REGIMES[NAME]`` (the metadata records it);
 ``--init FILE`` fine-tunes a trained net instead of a random start (``<arch>`` becomes
 small_gap or small_gmp; the metadata records the file's name and SHA-256). The regime sweep
-of ``python -m numpy_cam.gap_gmp rescore`` uses both: from a random start, 625 steps of 32
-images leave the default regime's GAP net near chance (47.5% accuracy; GMP 68.1%).
+of ``python -m numpy_cam.gap_gmp rescore`` uses both (seed S fine-tuned from the headline
+seed-S net, S = 0, 1, 2): from a random start, 625 steps of 32 images leave the default regime's
+GAP net near chance (47.5% accuracy; GMP 68.1%).
 
 Each (pooling, seed) is written to ``<out>/small_gap_seed{S}.npz`` / ``small_gmp_seed{S}.npz`` with
 ``numpy_cam.io.checkpoint.save_weights``: the state dict as float32 arrays (``num_batches_tracked``
@@ -294,7 +295,7 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3, help="peak of the one-cycle schedule")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--hflip", action="store_true", help="random horizontal flips (labels keep)")
-    parser.add_argument("--regime", choices=sorted(REGIMES), default="default",
+    parser.add_argument("--regime", choices=list(REGIMES), default="default",
                         help="the data regime of numpy_cam.gap_gmp.synthetic (train and test sets)")
     parser.add_argument("--init", metavar="FILE", help="fine-tune from these weights instead of a random start; "
                         "<arch> becomes small_gap or small_gmp (e.g. numpy_cam/data/<arch>_seed0.npz)")

@@ -79,10 +79,12 @@ def run(jobs=1, regime_nets=None, reuse=None, headline=True):
 
     regime_nets : None or the folder of the regime nets (``regime_files``)
     reuse : None or an earlier results dict, whose records of unchanged files are kept
+    headline : False skips the headline and check parts (a first look at new regime nets)
     """
     old = {}                                                          # (part, regime name, stem) -> record
     if reuse:
-        old.update({("headline", "default", k): v for k, v in reuse.get("headline", {}).get("nets", {}).items()})
+        for part in ("headline", "check"):
+            old.update({(part, "default", k): v for k, v in reuse.get(part, {}).get("nets", {}).items()})
         for name, part in reuse.get("regimes", {}).items():
             old.update({("regimes", name, k): v for k, v in part["nets"].items()})
     tasks = []                                                        # (part, regime name, sizes, path)
@@ -126,7 +128,7 @@ def run(jobs=1, regime_nets=None, reuse=None, headline=True):
 
 
 def _same_sizes(reuse, part, sizes):
-    return list(reuse["protocol"]["sizes"]["headline" if part == "headline" else "regimes"]) == list(sizes)
+    return list(reuse["protocol"]["sizes"][part]) == list(sizes)
 
 
 def _gap_first(nets):

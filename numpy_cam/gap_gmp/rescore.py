@@ -29,6 +29,7 @@ body boxes from the masks (oracle part boxes). Counts are integers out of ``n``.
 import numpy as np
 
 from ..cam import class_activation_map
+from ..localize import bbox_of_mask
 from ..metrics import (IOU_THRESHOLDS, THRESHOLDS, best_ious, boxes_at_thresholds,
                        calibrated_box_acc, iou_matrix, max_box_acc, pxap)
 from ..upsample import upsample_bilinear
@@ -135,9 +136,9 @@ def part_boxes(masks, part):
     """(N, 4) int64 exact boxes of the pixels equal to ``part`` (1 body, 2 head); -1 rows where absent."""
     out = np.full((len(masks), 4), -1, np.int64)
     for i, mask in enumerate(masks):
-        ys, xs = np.nonzero(mask == part)
-        if len(ys):
-            out[i] = xs.min(), ys.min(), xs.max(), ys.max()
+        box = bbox_of_mask(mask == part)
+        if box is not None:
+            out[i] = box
     return out
 
 

@@ -104,13 +104,16 @@ class Regime(NamedTuple):
 
 DEFAULT = Regime()
 # The regimes of the GAP-vs-GMP sweep (``python -m numpy_cam.gap_gmp rescore``): one factor at a time
-# from the default, and the study's counter-case, a strongly textured object without a head.
+# from the default, then the study's counter-case, a strongly textured object without a head, at
+# three object sizes (the halo of GAP's map matters most on small objects, not at all on large ones).
 REGIMES = {
     "default": DEFAULT,
     "large_head": Regime(head_radius=(0.4, 0.5)),             # the head's box alone passes IoU 0.5 (~70%)
     "small_object": Regime(object_size=(0.25, 0.45)),         # the receptive field's halo matters
     "strong_texture": Regime(texture_contrast=96.0),          # the body as telling as the head
     "textured": Regime(object_size=(0.25, 0.6), head_radius=None, texture_contrast=96.0),
+    "textured_small": Regime(object_size=(0.15, 0.3), head_radius=None, texture_contrast=96.0),   # ~10-19 px
+    "textured_large": Regime(object_size=(0.6, 0.95), head_radius=None, texture_contrast=96.0),   # ~38-61 px
 }
 
 
