@@ -63,7 +63,7 @@ x = model.preprocess(photo)                                    # (1, 3, 224, 224
 print("photo", photo.shape, photo.dtype)
 print("x    ", x.shape, x.dtype, f"values in [{x.min():.3f}, {x.max():.3f}]")
 print("preprocessing:", model.preprocessing)
-visualize.montage([photo], ["the bundled photo"])
+visualize.montage([photo], ["the bundled photo (shown at 320 px)"], side=320)
 
 # %% [markdown]
 # ## 2. The feature maps f_k (Sec. 2)
@@ -275,7 +275,7 @@ result = numpy_cam.explain_image(model, photo)
 assert result.class_idx == c and result.bbox == bbox
 assert np.array_equal(result.cam, M_c) and np.array_equal(result.heatmap, heat)
 print(result.top[0], result.bbox)
-visualize.montage([result.picture], ["explain_image(model, photo).picture"])
+visualize.montage([result.picture], ["explain_image(model, photo).picture"], side=320)
 
 # %% [markdown]
 # ## A map is per class
@@ -330,7 +330,8 @@ mean, std = np.array(model.preprocessing["mean"]), np.array(model.preprocessing[
 pair = np.rint(x_pair[0].transpose(1, 2, 0) * std + mean).astype(np.uint8)   # (224, 448, 3)
 heat_pair = numpy_cam.to_heatmap(maps, pair.shape[:2])                        # (2, 224, 448)
 visualize.montage([pair] + [numpy_cam.overlay(pair, h) for h in heat_pair],
-                  ["the two photos as one input", "M_c of 967 espresso", "M_c of 282 tiger cat"], columns=1)
+                  ["the two photos as one input", "M_c of 967 espresso", "M_c of 282 tiger cat"], columns=1,
+                  side=320)
 
 # %% [markdown]
 # ## The slide: `numpy-cam explain`

@@ -200,8 +200,10 @@ def montage(tiles, titles=None, columns=None, side=None, font_size=13):
         ``apply_colormap`` of a map); they may differ in size
     titles : sequence of str, one per tile, or None
     columns : int >= 1, tiles per row (default: all in one row)
-    side : int >= 1 or None -- resize each tile so its longer side is ``side`` pixels, with
-        nearest-neighbour sampling so that a 7 x 7 map still shows its 49 cells; None: as is
+    side : int >= 1 or None -- resize each tile so its longer side is ``side`` pixels: an
+        enlarged tile by nearest neighbour, so that a 7 x 7 map still shows its 49 cells; a
+        shrunk one by the mean over each output pixel's area (PIL's BOX filter), so that a photo
+        does not alias; None: as is
     font_size : int, of the titles
 
     Returns
@@ -223,7 +225,8 @@ def montage(tiles, titles=None, columns=None, side=None, font_size=13):
     if side is not None:
         scales = [side / max(im.size) for im in images]
         images = [im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))),
-                            Image.Resampling.NEAREST) for im, s in zip(images, scales)]
+                            Image.Resampling.NEAREST if s >= 1 else Image.Resampling.BOX)
+                  for im, s in zip(images, scales)]
     font, pad = _font(font_size), 8
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     cell_w = max(max(im.width for im in images), *(measure.textlength(t, font=font) for t in titles))

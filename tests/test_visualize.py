@@ -337,6 +337,13 @@ def test_montage_resizes_with_nearest_neighbour():
     assert np.all(pixels[8:28, 8:28] == 0) and np.all(pixels[8:28, 28:48] == 255)
 
 
+def test_montage_shrinks_by_the_mean_over_each_area():
+    tile = np.zeros((4, 4, 3), np.uint8)
+    tile[:, ::2] = 200                                                       # columns 200, 0, 200, 0
+    pixels = np.asarray(visualize.montage([tile], side=2))                  # -> (2, 2, 3): no aliasing
+    assert np.all(pixels[8:10, 8:10] == 100)                                 # nearest would give 200 or 0
+
+
 def test_montage_titles_fit():
     tile = np.zeros((4, 4, 3), np.uint8)
     narrow, wide = visualize.montage([tile], ["a"]), visualize.montage([tile], ["a much longer title"])
