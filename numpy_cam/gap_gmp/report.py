@@ -37,8 +37,8 @@ HEADLINE_SIZES, REGIME_SIZES, CHECK_SIZES = (500, 2000), (300, 1000), (20, 40)  
 def regime_files(root):
     """{folder name: [net files, GAP first]} of the regime folders under ``root``.
 
-    A folder is named by its regime (``synthetic.REGIMES``), the nets fine-tuned from the
-    headline seed-0 pair, or ``<regime>-scratch``, nets trained from a random start; in the
+    A folder is named by its regime (``synthetic.REGIMES``), its seed-S nets fine-tuned from the
+    headline seed-S nets, or ``<regime>-scratch``, nets trained from a random start; in the
     order of ``REGIMES``, the fine-tuned folder first. Other folders are ignored.
     """
     found = {}
