@@ -42,7 +42,7 @@ if importlib.util.find_spec("numpy_cam") is None:
 import numpy as np
 
 import numpy_cam
-from numpy_cam import authors, visualize
+from numpy_cam import authors, presets, visualize
 from numpy_cam.authors import demo as authors_demo
 
 data = authors.load_demo_data()                       # every file checked by size and SHA-256 first
@@ -181,13 +181,13 @@ for j, c in enumerate(top[:3]):
     ours_heat = numpy_cam.to_heatmap(result.cams[4, j], (224, 224))                 # (224, 224)
     tiles += [result.overlays[j][16:240, 16:240], numpy_cam.overlay(window, ours_heat)]
     titles += [f"{data.class_names[c].split(' ', 1)[1][:14]}: demo.m", "numpy-cam default"]
-demo_index = authors.matlab_demo_postprocess(result.cams[4, :1], (224, 224))[0]   # (224, 224) uint8
+demo_index = presets.postprocess(result.cams[4, :1], (224, 224), "cam-matlab-demo")[0]   # (224, 224) uint8
 ours_index = np.rint(numpy_cam.to_heatmap(result.cams[4, 0], (224, 224)) * 255)
 print(f"cup, centre crop: demo's preset vs this project's default differ by up to "
       f"{np.abs(demo_index.astype(int) - ours_index).max():.0f} of 255 levels")
 visualize.montage(tiles, titles, columns=2, side=224)
 
 # %% [markdown]
-# The one-crop recipe of the demo (`matlab_demo_postprocess`): MATLAB bicubic to the crop,
+# The one-crop recipe of the demo (the preset `"cam-matlab-demo"`): MATLAB bicubic to the crop,
 # absolute value, min-max, round(255 m) into jet(256). Where M_c has no negative cells the
 # absolute value does nothing; where it has, the demo draws negative evidence as positive.

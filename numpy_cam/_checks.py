@@ -96,6 +96,25 @@ def check_unit_interval(name, value):
     return value
 
 
+def check_fraction(name, value, note=""):
+    """``value`` as a float in (0, 1]; ``note`` follows the range in messages, e.g. " (0.5, not 50)".
+
+    TypeError: not a real number (a bool is not one). ValueError: outside (0, 1], or NaN.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 1]{note}; got {value!r}")
+    if not 0 < value <= 1:                                # NaN fails too
+        raise ValueError(f"{name} must be a number in (0, 1]{note}; got {value!r}")
+    return float(value)
+
+
+def check_flag(name, value):
+    """``value`` as a bool: True or False (np.bool_ too). TypeError: anything else (1, "yes")."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def check_int_range(name, value, lo, hi=None):
     """``value`` as an int in lo..hi (hi None: no upper bound); an integer array: every element.
 

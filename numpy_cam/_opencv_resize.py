@@ -18,7 +18,7 @@ The rule, along each axis of n_in pixels resized to n_out (``_weights``):
 - scale = 1 / (n_out / n_in) in double; f = float32((o + 0.5) * scale - 0.5) (the half-pixel
   grid of ``upsample``), i = floor(f), t = f - i in float32;
 - 11-bit weights: a0 = round(2048 (1 - t)), a1 = round(2048 t), rounding half to even
-  (``saturate_cast<short>``); a0 + a1 = 2048 always;
+  (``saturate_cast<short>``); a0 + a1 = 2048, or 2047 or 2049 where 1 - t rounds in float32;
 - the edges, which the two axes treat differently: along the columns (x), a source index
   left of 0 or at or beyond n_in - 1 is clamped and t set to 0, so such pixels get
   (2048, 0); along the rows (y), i and t are kept and only the two rows read, i and i + 1,
@@ -56,7 +56,7 @@ def _weights(n_in, n_out, clamp_weights):
     the weights (2048, 0)), False for the rows (y: the weights stay, only the reads are clamped).
 
     Returns i0, i1 : ndarray of shape (n_out,), int64 in [0, n_in - 1], and a0, a1 : ndarray of
-    shape (n_out,), int64, a0 + a1 = 2048.
+    shape (n_out,), int64, a0 + a1 in 2047..2049 (2048 but where 1 - t rounds in float32).
     """
     scale = 1.0 / (n_out / n_in)                                          # as cv: 1 / inv_scale, double
     f = ((np.arange(n_out) + 0.5) * scale - 0.5).astype(np.float32)      # (n_out,), the half-pixel grid
@@ -66,10 +66,10 @@ def _weights(n_in, n_out, clamp_weights):
     if clamp_weights:
         outside = (i0 < 0) | (i0 >= n_in - 1)
         t[outside] = 0
-        i0 = np.clip(i0, 0, n_in - 1)
+        i0 = np.clip(i0, 0, n_in - 1)                                     # cv's sx; i1 = sx + 1 (weight 0 here)
     a0 = np.rint((np.float32(1) - t) * np.float32(COEF_ONE)).astype(np.int64)   # half to even, as cvRound
     a1 = np.rint(t * np.float32(COEF_ONE)).astype(np.int64)
-    return np.clip(i0, 0, n_in - 1), np.clip(i0 + 1, 0, n_in - 1), a0, a1
+    return np.clip(i0, 0, n_in - 1), np.clip(i0 + 1, 0, n_in - 1), a0, a1   # the rows' reads clamped
 
 
 def resize_linear_uint8(maps, size):
@@ -90,4 +90,6 @@ def resize_linear_uint8(maps, size):
     rows = m[:, :, x0] * a0 + m[:, :, x1] * a1                                 # (N, h, W), 2048 x value
     top = (b0[:, None] * (rows[:, y0] >> 4)) >> 16                             # (N, H, W)
     bottom = (b1[:, None] * (rows[:, y1] >> 4)) >> 16                          # (N, H, W)
-    return np.clip((top + bottom + 2) >> 2, 0, 255).astype(np.uint8)           # (N, H, W)
+    # No clip needed: every term is >= 0, and with a0 + a1 <= 2049 (b0 + b1 too), rows >> 4 <=
+    # (255 * 2049) >> 4 = 32655, so top + bottom <= 2049 * 32655 / 65536 < 1021 and (1020 + 2) >> 2 = 255.
+    return ((top + bottom + 2) >> 2).astype(np.uint8)                          # (N, H, W)

@@ -303,8 +303,7 @@ def _main(argv):
         return stop.code
     try:                                        # every path first, then the model, then the options
         images, skipped = collect_images(args.images)
-        suffix = "_cam.png" if args.method == "cam" else f"_{args.method}.png"
-        outputs = plan_outputs(images, args.out, _stats(images) + _model_inputs(args.model), suffix)
+        outputs = plan_outputs(images, args.out, _stats(images) + _model_inputs(args.model), f"_{args.method}.png")
         from .models import load_model
         model = load_model(args.model)
         args.top_k = _top_k(args.top_k, model.num_classes)

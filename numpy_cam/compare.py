@@ -29,8 +29,8 @@ map gives a map 0.36 away from the full one (min-max scale), the 128 largest w_k
 """
 import numpy as np
 
-from ._checks import check_int_range, check_size
-from .cam import _normalize, _to_heatmap
+from ._checks import check_array, check_size
+from .cam import _normalize, _to_heatmap, resolve_class
 from .family import METHODS, grad_cam, grad_cam_pp_peers, grad_cam_pp_torchcam, method_map
 from .localize import _localize
 from .presets import PRESETS, postprocess
@@ -68,7 +68,8 @@ def cross_library_table(model, x, class_idx, size):
     ----------
     model : Model (``numpy_cam.load_model``)
     x : ndarray of shape (1, 3, H, W), float32 or float64 (``Model.preprocess``)
-    class_idx : int, the class c mapped by every method
+    class_idx : int, or a class name (``cam.resolve_class``: "tiger cat", "egypt", ...): the
+        class c mapped by every method
     size : (H, W), the target size of the presets that resize (usually x's)
 
     Returns
@@ -77,9 +78,10 @@ def cross_library_table(model, x, class_idx, size):
         "method", "preset", "raw" (the peer's form from ``PEER_FORMS``, or "method_map"),
         "peak" (row, col), "box" (x0, y0, x1, y1) or None, "difference" (float)
     """
-    if np.ndim(x) != 4 or np.shape(x)[0] != 1:
-        raise ValueError(f"x must have shape (1, 3, H, W); got {np.shape(x)}")
-    class_idx = check_int_range("class_idx", class_idx, 0, model.num_classes - 1)
+    check_array("x", x, "(1, 3, H, W)")
+    class_idx = resolve_class(model, class_idx)
+    if not isinstance(class_idx, int):
+        raise TypeError(f"class_idx must be one class, an int or a name; got {class_idx!r}")
     size = check_size("size", size)
     f = model.features(x)                                                   # (1, K, h, w); checks x
     raw = {m: method_map(model, x, class_idx, m) for m in METHODS}         # each (1, h, w)

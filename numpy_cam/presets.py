@@ -62,7 +62,9 @@ from PIL import Image
 
 from ._checks import check_array, check_choice, check_size
 from ._opencv_resize import resize_linear_uint8
+from .authors.demo import _gray2ind
 from .authors.imresize import imresize
+from .cam import _normalize
 from .upsample import _upsample_bilinear
 
 __all__ = ["PRESETS", "postprocess"]
@@ -136,8 +138,8 @@ def postprocess(cam, size, preset):
     Returns
     -------
     heatmap : ndarray of shape (N, H, W), or (N, h, w) for a preset without a resize to ``size``.
-        float64 for a float64 cam, else float32; uint8 for "cam-pytorch-demo"; float32 after a
-        bicubic resize (Pillow's float mode).
+        float64 for a float64 cam, else float32; uint8 for "cam-pytorch-demo" and "cam-matlab-demo";
+        float32 after a bicubic resize (Pillow's float mode).
     """
     cam = check_array("cam", np.asarray(cam), "(N, h, w)", kinds="fiub", nonempty=True)
     size = check_size("size", size)
@@ -154,10 +156,10 @@ def _relu(m, size):
 
 def _min_max(m, size, eps):
     """(m - min) / (max - min + eps), in m's dtype: the peers add eps in float32 too."""
+    if eps == 0:
+        return _normalize(m)                                           # a constant map gives zeros
     lo = m.min(axis=(-2, -1), keepdims=True)                           # (N, 1, 1)
     span = m.max(axis=(-2, -1), keepdims=True) - lo                    # (N, 1, 1)
-    if eps == 0:
-        span = np.where(span > 0, span, 1)                             # a constant map gives zeros
     return (m - lo) / (span + m.dtype.type(eps))                       # (N, h, w)
 
 
@@ -170,7 +172,7 @@ def _abs(m, size):
 
 
 def _uint8_round(m, size):
-    return np.floor(255 * m + 0.5).astype(np.uint8)                    # MATLAB's round, as gray2ind
+    return _gray2ind(m)                                                # MATLAB's round, as gray2ind
 
 
 def _square(m, size):

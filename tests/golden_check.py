@@ -7,11 +7,7 @@ separate arrays, so each has its own ``S``. ``TAU`` is the same for every model.
 """
 import numpy as np
 
-# Measured (CONTRIBUTING.md, "Tolerance"): a correct float32 run is within 4.6e-6 of S on every
-# model, stage, input, BLAS kernel and SIMD setting tried; the smallest real bug, Lite1 with
-# PyTorch's BN eps 1e-5 for 1e-3, is off by 3.0e-4 of S at the stem. TAU is 11x the one and
-# a sixth of the other.
-TAU = 5e-5
+from numpy_cam.testing.cases import TAU  # 5e-5, measured (CONTRIBUTING.md, "Tolerance"): see there
 
 
 def relative_error(actual, golden):

@@ -66,7 +66,18 @@ def test_presets_without_a_resize_stay_at_the_feature_grid(lite0):
     _, _, rows = lite0
     for preset in ("torchcam", "torchcam-cam"):
         r = row(rows, "cam", preset)
-        assert max(r["peak"]) < 7 and r["box"][2:] <= (6, 6)
+        assert max(r["peak"]) < 7 and max(r["box"][2:]) <= 6              # x1 and y1 on the 7 x 7 grid
+
+
+def test_a_class_name_is_its_index():
+    model = numpy_cam.load_model("small_gap")                              # 6 classes: fast
+    x = model.preprocess(numpy_cam.DATA / PHOTO)                           # (1, 3, 64, 64)
+    by_name = cross_library_table(model, x, "checks-plus", (64, 64))
+    assert by_name == cross_library_table(model, x, 1, (64, 64))
+    with pytest.raises(ValueError, match="unknown class name 'no such class'"):
+        cross_library_table(model, x, "no such class", (64, 64))
+    with pytest.raises(TypeError, match="class_idx must be one class"):
+        cross_library_table(model, x, [0, 1], (64, 64))
 
 
 def test_unit_scale():
@@ -90,6 +101,8 @@ def test_bad_input(lite0):
     model, x, _ = lite0
     with pytest.raises(ValueError, match=r"x must have shape \(1, 3, H, W\); got \(2, 3, 224, 224\)"):
         cross_library_table(model, np.concatenate([x, x]), CLASS_IDX, (224, 224))
+    with pytest.raises(TypeError, match=r"x must be a NumPy array of shape \(1, 3, H, W\); got list"):
+        cross_library_table(model, x.tolist(), CLASS_IDX, (224, 224))
     with pytest.raises(ValueError, match=r"class_idx must be between 0 and 999; got 1000"):
         cross_library_table(model, x, 1000, (224, 224))
     with pytest.raises(TypeError, match=r"size must be \(H, W\)"):

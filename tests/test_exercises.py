@@ -6,32 +6,20 @@ student's notebook, as handed out, runs from top to bottom too, every checker re
 implemented yet"; the student's copies hold no solution.
 """
 import ast
-import importlib.util
-import pathlib
-import subprocess
-import sys
 
 import pytest
+from conftest import ROOT, load_module, notebook_imports, run_script
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("E[0-9]_*.py"))
 TIMEOUT = 600
-# The first line of the install cell notebooks/build.py --headers adds (Colab): its imports are allowed.
-INSTALL_CELL = "# numpy-cam, installed only where it is missing"
 
 
 def make_exercises():
-    path = ROOT / "notebooks" / "solutions" / "make_exercises.py"
-    spec = importlib.util.spec_from_file_location("make_exercises", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(ROOT / "notebooks" / "solutions" / "make_exercises.py")
 
 
 def run(path, cwd):
-    done = subprocess.run([sys.executable, str(path)], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, f"{path.name} failed:\n{done.stderr[-3000:]}"
-    return done.stdout
+    return run_script(path, cwd, TIMEOUT)
 
 
 def report_calls(path, top_level=False):
@@ -76,12 +64,7 @@ def test_the_exercise_holds_no_solution(path):
         body = function.body[1:] if isinstance(function.body[0], ast.Expr) else function.body
         assert len(body) == 1 and isinstance(body[0], ast.Raise), function.name
         assert body[0].exc.func.id == "NotImplementedError", function.name
-    cells = [cell for cell in text.split("\n# %%") if not cell.split("\n", 1)[-1].startswith(INSTALL_CELL)]
-    tree = ast.parse("\n# %%".join(cells))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported == {"numpy", "numpy_cam"}                   # besides the install cell, if there is one
+    assert notebook_imports(exercise) == {"numpy", "numpy_cam"}    # besides the install cell, if there is one
 
 
 def test_strip_replaces_code_and_answers_and_refuses_unbalanced_markers():

@@ -18,6 +18,7 @@ from numpy_cam.family import (cam, class_score, closed_form_weights, eigen_cam, 
                               grad_cam, grad_cam_pp, grad_cam_pp_peers, hires_cam, layer_cam, method_map,
                               score_cam, score_gradient, xgrad_cam)
 from numpy_cam.models import Model
+from conftest import load_module
 from torch_resnet import random_state_dict
 
 RNG = np.random.default_rng(2020)
@@ -31,9 +32,7 @@ GOLDEN = pathlib.Path(__file__).parent / "golden"
 def keras_resnet50():
     """Keras' ResNet50 with seeded weights (as tests/test_keras_resnet.py builds it), written by
     ``export_keras`` and read back by ``load_model``; skips without keras (or on another backend)."""
-    spec = importlib.util.spec_from_file_location("make_golden_keras", GOLDEN / "make_golden_keras.py")
-    make_golden_keras = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_golden_keras)
+    make_golden_keras = load_module(GOLDEN / "make_golden_keras.py")
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
         if "keras" not in sys.modules:                # the backend is fixed at keras' first import
             mp.setenv("KERAS_BACKEND", "torch")

@@ -8,24 +8,15 @@ project's side is ``grad_cam_pp_torchcam`` on the NumPy engine's f_k of the same
 import numpy as np
 import pytest
 
-import numpy_cam
 from numpy_cam.family import grad_cam_pp_peers, grad_cam_pp_torchcam
 from numpy_cam.presets import postprocess
 
-PHOTOS = ("coffee.png", "chelsea.png")
-CLASSES = (504, 282)                        # coffee mug, tiger cat
+CLASSES = (504, 282)                        # coffee mug, tiger cat (the photos of conftest.lite0_features)
 TOLERANCE = 1e-5                            # relative to the map's max (torchcam's maps have max 1)
 
 
-@pytest.fixture(scope="module")
-def lite0():
-    model = numpy_cam.load_model("efficientnet_lite0")
-    x = np.concatenate([model.preprocess(numpy_cam.DATA / name) for name in PHOTOS])   # (2, 3, 224, 224)
-    return model, x, model.features(x)                                               # f: (2, 1280, 7, 7)
-
-
-def test_torchcam_form_on_a_gap_head_is_the_cam_of_the_cubed_positive_weights(lite0):
-    model, _, f = lite0
+def test_torchcam_form_on_a_gap_head_is_the_cam_of_the_cubed_positive_weights(lite0_features):
+    model, _, f = lite0_features
     f = f.astype(np.float64)
     hw = f.shape[2] * f.shape[3]
     weights = np.maximum(model.fc_weight[list(CLASSES)].astype(np.float64), 0) ** 3 / hw ** 2   # (2, K)
@@ -42,20 +33,20 @@ def test_torchcam_form_hand_built():
     np.testing.assert_allclose(grad_cam_pp_torchcam(f, w, 0, pooling="max"), 8 * f[:, 0], rtol=1e-15)
 
 
-def test_torchcam_form_differs_from_eq_19_on_lite0(lite0):
+def test_torchcam_form_differs_from_eq_19_on_lite0(lite0_features):
     """Not the exact form: after torchcam's min-max, 0.121 and 0.072 apart on the two photos (measured)."""
-    model, _, f = lite0
+    model, _, f = lite0_features
     ours = postprocess(grad_cam_pp_torchcam(f, model.fc_weight, list(CLASSES)), (224, 224), "torchcam")
     exact = postprocess(grad_cam_pp_peers(f, model.fc_weight, list(CLASSES)), (224, 224), "torchcam")
     np.testing.assert_allclose(np.abs(ours - exact).max(axis=(1, 2)), (0.1213, 0.0717), atol=1e-3)
 
 
-def test_torchcam_gradcampp(lite0):
+def test_torchcam_gradcampp(lite0_features):
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchcam")
     torch_models = pytest.importorskip("torch_models")
     peers = pytest.importorskip("peers")
-    model, x, f = lite0
+    model, x, f = lite0_features
     name = "efficientnet_lite0"
     net = peers.HookableLite(torch_models.build_efficientnet_lite(
         name, torch.load(torch_models.checkpoint_path(name), weights_only=True)))

@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import load_module
 from golden_check import assert_matches_golden, assert_within_tau
 
 from numpy_cam.io import checkpoint
@@ -33,9 +34,7 @@ from numpy_cam.models.keras_resnet import KERAS_RESNET50
 HERE = pathlib.Path(__file__).parent
 GOLDEN = np.load(HERE / "golden" / "keras_resnet50.npz", allow_pickle=False)
 INFO = json.loads(str(GOLDEN["__info__"]))
-_spec = importlib.util.spec_from_file_location("make_golden_keras", HERE / "golden" / "make_golden_keras.py")
-make_golden_keras = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_golden_keras)  # NumPy only at import: keras is imported in its main()
+make_golden_keras = load_module(HERE / "golden" / "make_golden_keras.py")  # NumPy only at import: keras in main()
 
 
 def numpy_model(state_dict):

@@ -16,19 +16,16 @@ import importlib.util
 import io
 import json
 import pathlib
-import re
 import subprocess
 import sys
 import venv
 
 import numpy as np
 import pytest
+from conftest import ROOT, cells, code_after_install_cell, notebook_build, notebook_imports, run_script
 from PIL import Image
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("notebooks_build", ROOT / "notebooks" / "build.py")
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+build = notebook_build()
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))   # the teaching notebooks
 SOURCES = build.sources()                                           # every notebook, exercises too
@@ -46,27 +43,13 @@ def ID(path):
     return path.relative_to(ROOT / "notebooks").with_suffix("").as_posix()
 
 
-def cells(path):
-    """(kind, source) of each cell of a percent-format script: kind "markdown" or "code"."""
-    parts = re.split(r"^# %%( \[markdown\])?\n", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
-    return [("markdown" if marker else "code", text.strip("\n")) for marker, text in zip(parts[1::2], parts[2::2])]
-
-
-def code_after_install_cell(path):
-    """The notebook's code without its install cell (its first code cell, when it is one)."""
-    code = [text for kind, text in cells(path) if kind == "code"]
-    return "\n\n".join(code[1:] if code and code[0].startswith(build.INSTALL_FIRST_LINE) else code)
-
-
 def run_notebook(path, cwd, jupyter):
     """Run one notebook in ``cwd`` (a script) or a fresh kernel; AssertionError with the failing cell's error.
 
     Returns the executed notebook (nbformat) under Jupyter, None when run as a script.
     """
     if not jupyter:
-        done = subprocess.run([sys.executable, str(path)], cwd=cwd, capture_output=True, text=True,
-                              timeout=TIMEOUT)
-        assert done.returncode == 0, f"{path.name} failed:\n{done.stderr[-3000:]}"
+        run_script(path, cwd, TIMEOUT)
         return None
     from nbclient.exceptions import CellExecutionError
 
@@ -119,11 +102,8 @@ def test_every_notebook_opens_with_its_title_colab_link_and_install_cell(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ID)
 def test_notebook_imports_only_numpy_and_the_package(path):
+    assert notebook_imports(path) == {"numpy", "numpy_cam"}
     tree = ast.parse(code_after_install_cell(path))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported == {"numpy", "numpy_cam"}
     assert not [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Lambda))]
 
 

@@ -149,14 +149,6 @@ def test_nearest_is_torch_interpolate(sizes):
 # --- against the peers themselves, on EfficientNet-Lite0 -----------------------------------------
 
 @pytest.fixture(scope="module")
-def lite0_features():
-    """The NumPy Lite0, x of the two photos (2, 3, 224, 224) and their features f_k (2, 1280, 7, 7)."""
-    model = numpy_cam.load_model("efficientnet_lite0")
-    x = np.concatenate([model.preprocess(numpy_cam.DATA / name) for name in PHOTOS])   # (2, 3, 224, 224)
-    return model, x, model.features(x)
-
-
-@pytest.fixture(scope="module")
 def lite0(lite0_features):
     """This project's side: x of the two photos, M_c (N, h, w) for CLASSES, the input size."""
     model, x, features = lite0_features

@@ -330,6 +330,14 @@ def test_golden_copy_is_the_stated_subset_of_the_project_goldens():
             np.testing.assert_array_equal(shipped[key], value, err_msg=key)
 
 
+@LITE0
+def test_a_changed_golden_input_is_refused_by_its_sha256(monkeypatch):
+    from numpy_cam.testing import layer_checks
+    monkeypatch.setattr(layer_checks, "_golden", lambda: {"efficientnet_lite0/x_sha256": np.array("0" * 64)})
+    with pytest.raises(ValueError, match="coffee.png must have SHA-256 0{64} .*; got [0-9a-f]{64}"):
+        layer_checks._golden_input("efficientnet_lite0")
+
+
 # ------------------------------------------------------------------ other layer functions in a model
 
 X64 = np.random.default_rng(5).uniform(-1, 1, (1, 3, 64, 80)).astype(np.float32)

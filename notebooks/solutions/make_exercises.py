@@ -53,15 +53,15 @@ def exercises():
 
 
 def main(argv):
-    stale = [path for path, text in exercises().items()
-             if not path.exists() or path.read_text(encoding="utf-8") != text]
+    texts = exercises()
+    stale = [path for path, text in texts.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     if "--check" in argv:
         for path in stale:
             print(f"{path.relative_to(HERE.parent.parent)} is out of date: run python {pathlib.Path(__file__).name}")
         return 1 if stale else 0
     EXERCISES.mkdir(exist_ok=True)
     for path in stale:
-        path.write_text(exercises()[path], encoding="utf-8")
+        path.write_text(texts[path], encoding="utf-8")
         print(f"wrote {path.relative_to(HERE.parent.parent)}")
     return 0
 

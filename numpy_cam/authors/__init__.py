@@ -8,9 +8,9 @@
 Start with ``data = load_demo_data()`` and ``run_demo(data)``.
 """
 from .demo import (AUTHORS_DATA, DemoData, DemoResult, blend, crop_cams, demo_strip, fc_bias_from_scores,
-                   load_demo_data, map2jpg, matlab_demo_postprocess, matlab_jet, merge_ten_crops, run_demo)
+                   load_demo_data, map2jpg, matlab_jet, merge_ten_crops, run_demo)
 from .imresize import imresize, resize_matrix
 
 __all__ = ["AUTHORS_DATA", "DemoData", "DemoResult", "load_demo_data", "crop_cams", "merge_ten_crops",
-           "matlab_jet", "map2jpg", "blend", "run_demo", "fc_bias_from_scores", "demo_strip", "matlab_demo_postprocess",
+           "matlab_jet", "map2jpg", "blend", "run_demo", "fc_bias_from_scores", "demo_strip",
            "imresize", "resize_matrix"]

@@ -42,7 +42,7 @@ from .imresize import imresize
 
 __all__ = ["AUTHORS_DATA", "FILES", "CROP_SIZE", "IMAGE_SIZE", "CROPS", "MERGE_TEN_CROP", "PLACEMENTS",
            "DemoData", "DemoResult", "load_demo_data", "crop_cams", "merge_ten_crops", "matlab_jet", "map2jpg",
-           "blend", "run_demo", "fc_bias_from_scores", "demo_strip", "matlab_demo_postprocess"]
+           "blend", "run_demo", "fc_bias_from_scores", "demo_strip"]
 
 AUTHORS_DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "authors_cam"
 
@@ -108,8 +108,6 @@ def load_demo_data(folder=AUTHORS_DATA):
     scores = np.ascontiguousarray(img["scores"][0, 0].T)                               # (10, 1000)
     names = [str(cell[0]) for cell in net["categories"][:, 0]]
     image = load_image(Image.open(raw["img1.jpg"]))                                    # (256, 256, 3)
-    if features.shape != (10, 1024, 14, 14) or fc_weight.shape != (1000, 1024) or len(names) != 1000:
-        raise ValueError(f"unexpected shapes in {folder}: {features.shape}, {fc_weight.shape}, {len(names)}")
     return DemoData(features, fc_weight, scores, names, image)
 
 
@@ -187,8 +185,13 @@ def map2jpg(imgmap):
     lo = np.nanmin(m, axis=(-2, -1), keepdims=True)                                    # (..., 1, 1)
     span = np.nanmax(m, axis=(-2, -1), keepdims=True) - lo
     gray = np.clip((m - lo) / np.where(span > 0, span, 1), 0, 1)                       # mat2gray
-    index = np.floor(np.nan_to_num(gray, nan=0.0) * 255 + 0.5).astype(np.intp)        # gray2ind(., 256)
-    return matlab_jet(256)[index]                                                      # (..., H, W, 3)
+    return matlab_jet(256)[_gray2ind(np.nan_to_num(gray, nan=0.0))]                    # (..., H, W, 3)
+
+
+def _gray2ind(gray):
+    """gray2ind(gray, 256), map2jpg.m line 6: round(255 g), MATLAB's round (half away from zero), as
+    uint8; gray in [0, 1], any shape (also ``presets``' "uint8-round" step)."""
+    return np.floor(255 * gray + 0.5).astype(np.uint8)
 
 
 def blend(image, heatmap):
@@ -253,17 +256,3 @@ def demo_strip(image, overlays):
     gap = np.full((image.shape[0], 8, 3), 255, np.uint8)                                # ones(., 8, 3)
     return np.concatenate([image] + [part for overlay in overlays for part in (gap, overlay)], axis=1)
 
-
-def matlab_demo_postprocess(cam, size):
-    """The demo's post-processing of one raw map, as a preset would apply it: (N, h, w) -> (N, H, W) uint8.
-
-    MATLAB bicubic resize to ``size`` (demo.m line 48), |.| (mergeTenCrop.m line 37: one crop's
-    share of the merge), min-max with eps 0 (map2jpg.m lines 3, 5) and the jet index
-    round(255 m), half away from zero (map2jpg.m line 6): ``matlab_jet(256)[index]`` colours it.
-    The ten-crop merge itself is ``merge_ten_crops``.
-    """
-    cam = check_array("cam", np.asarray(cam), "(N, h, w)", kinds="fiu", nonempty=True, finite=True)
-    m = np.abs(imresize(cam.astype(np.float64), size))                                 # (N, H, W)
-    lo = m.min(axis=(-2, -1), keepdims=True)
-    span = m.max(axis=(-2, -1), keepdims=True) - lo
-    return np.floor((m - lo) / np.where(span > 0, span, 1) * 255 + 0.5).astype(np.uint8)

@@ -48,15 +48,13 @@ IoU is inclusive in both conventions: area = (x1 - x0 + 1)(y1 - y0 + 1) (``local
 Thresholds: ``THRESHOLDS`` = k / 100, k = 0..99; wsolevaluation's are ``np.arange(0, 1, interval)``
 (``wsol_thresholds``), which can differ from k / 100 in the last bit.
 """
-import numbers
-
 import numpy as np
 from scipy import ndimage
 
-from .._checks import check_array, check_choice, check_int_range
+from .._checks import check_array, check_choice, check_flag, check_fraction, check_int_range, check_unit_interval
 from ..localize import _STRUCTURE, _bbox_of_mask, _largest_component, _localize
 from ..released_code import _contour_rects
-from .contours import largest_by_contour_area
+from .contours import _largest_by_contour_area
 
 __all__ = ["THRESHOLDS", "IOU_THRESHOLDS", "PROJECT", "WSOLEVALUATION", "wsol_thresholds", "iou_matrix",
            "resize_box", "masks_at_thresholds", "boxes_at_thresholds", "best_ious", "box_accuracy",
@@ -65,6 +63,7 @@ __all__ = ["THRESHOLDS", "IOU_THRESHOLDS", "PROJECT", "WSOLEVALUATION", "wsol_th
 
 THRESHOLDS = np.arange(100) / 100                                        # (100,) 0.00 .. 0.99
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)                                         # MaxBoxAccV2's deltas
+SCALES = ("minmax", "max", "none")                                       # the ``scale`` option (also PxAP's)
 PROJECT = {"scale": "minmax", "quantize": False, "rule": "components", "connectivity": 8,
            "box_end": "last", "empty_box": None}
 WSOLEVALUATION = {"scale": "minmax", "quantize": True, "rule": "contours", "connectivity": 8,
@@ -74,28 +73,24 @@ WSOLEVALUATION = {"scale": "minmax", "quantize": True, "rule": "contours", "conn
 def wsol_thresholds(interval=0.01):
     """wsolevaluation's threshold list, ``np.arange(0, 1, interval)`` (its default 0.01 on the
     command line, 0.001 in ``evaluate_wsol``). (T,) float64."""
-    if isinstance(interval, bool) or not isinstance(interval, numbers.Real) or not 0 < interval <= 1:
-        raise ValueError(f"interval must be a number in (0, 1]; got {interval!r}")
+    check_fraction("interval", interval)
     return np.arange(0, 1, interval)
 
 
-def _check_options(scale="minmax", quantize=False, rule="components", connectivity=8, box_end="last",
-                   empty_box=None):
-    check_choice("scale", scale, ("minmax", "max", "none"))
-    _check_flag("quantize", quantize)
-    check_choice("rule", rule, ("components", "contours"))
-    check_choice("connectivity", connectivity, (4, 8))
-    check_choice("box_end", box_end, ("last", "past"))
-    if empty_box is not None:
-        empty_box = _check_boxes("empty_box", [empty_box])[0].tolist()
-    return {"scale": scale, "quantize": quantize, "rule": rule, "connectivity": connectivity,
-            "box_end": box_end, "empty_box": empty_box}
-
-
-def _check_flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
+def _check_options(convention):
+    """The keyword options ``convention`` over the defaults ``PROJECT``, checked: a new dict."""
+    unknown = [repr(k) for k in convention if k not in PROJECT]
+    if unknown:
+        raise TypeError(f"the convention's options are {', '.join(PROJECT)}; got {', '.join(unknown)}")
+    o = {**PROJECT, **convention}
+    check_choice("scale", o["scale"], SCALES)
+    check_flag("quantize", o["quantize"])
+    check_choice("rule", o["rule"], ("components", "contours"))
+    check_choice("connectivity", o["connectivity"], (4, 8))
+    check_choice("box_end", o["box_end"], ("last", "past"))
+    if o["empty_box"] is not None:
+        o["empty_box"] = _check_boxes("empty_box", [o["empty_box"]])[0].tolist()
+    return o
 
 
 def _check_thresholds(thresholds):
@@ -157,24 +152,42 @@ def resize_box(box, image_size, resize_size):
     """A box scaled from an image of (W, H) = ``image_size`` to ``resize_size``, each coordinate
     truncated: x * W' / W (wsolevaluation's ``resize_bbox``: its ground truth at 224 x 224)."""
     x0, y0, x1, y1 = _check_boxes("box", box)[0].tolist()
-    (w, h), (w2, h2) = ([check_int_range("image_size", v, 1) for v in image_size],
-                        [check_int_range("resize_size", v, 1) for v in resize_size])
+    (w, h), (w2, h2) = _check_width_height("image_size", image_size), _check_width_height("resize_size", resize_size)
     return int(x0 * w2 / w), int(y0 * h2 / h), int(x1 * w2 / w), int(y1 * h2 / h)
+
+
+def _check_width_height(name, value):
+    """(W, H), 2 ints >= 1, as a list."""
+    try:
+        count = len(value)
+    except TypeError:
+        raise TypeError(f"{name} must be (W, H), 2 integers >= 1; got {value!r}") from None
+    if count != 2:
+        raise ValueError(f"{name} must be (W, H), 2 integers >= 1; got {count} values: {value!r}")
+    return [check_int_range(name, v, 1) for v in value]
 
 
 def masks_at_thresholds(heatmap, thresholds=THRESHOLDS, scale="minmax", quantize=False):
     """The pixels kept at each threshold: (H, W) map -> (T, H, W) bool; see the conventions."""
     check_array("heatmap", heatmap, "(H, W)", kinds="fiu", nonempty=True, finite=True)
-    check_choice("scale", scale, ("minmax", "max", "none"))
-    return _masks(heatmap, _check_thresholds(thresholds), scale, _check_flag("quantize", quantize))
+    check_choice("scale", scale, SCALES)
+    return _masks(heatmap, _check_thresholds(thresholds), scale, check_flag("quantize", quantize))
+
+
+def _scale(values, scale, name="heatmap"):
+    """(lo, span): the map ``values`` (float64) scaled to [0, 1] is s = (values - lo) / span, by
+    the ``scale`` convention (module docstring); span <= 0: a constant map, or max <= 0 for "max"."""
+    if scale == "none":
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(f"{name} must be within [0, 1] with scale='none'; got [{values.min()}, {values.max()}]")
+        return 0.0, 1.0
+    lo = values.min() if scale == "minmax" else 0.0
+    return lo, values.max() - lo
 
 
 def _masks(heatmap, thresholds, scale, quantize):
     values = heatmap.astype(np.float64, copy=False)                      # (H, W)
-    if scale == "none" and (values.min() < 0 or values.max() > 1):
-        raise ValueError(f"heatmap must be within [0, 1] with scale='none'; got [{values.min()}, {values.max()}]")
-    lo, span = {"none": (0.0, 1.0), "max": (0.0, values.max()),
-                "minmax": (values.min(), values.max() - values.min())}[scale]
+    lo, span = _scale(values, scale)
     if span <= 0:                                                        # constant, or max <= 0: nothing
         return np.zeros((len(thresholds), *values.shape), bool)
     if not quantize:
@@ -188,7 +201,7 @@ def _masks(heatmap, thresholds, scale, quantize):
 def _boxes_of_mask(mask, rule, connectivity, every):
     """Inclusive (x0, y0, x1, y1) boxes of a mask: the largest component's, or every one's."""
     if not every:
-        pick = largest_by_contour_area(mask) if rule == "contours" else _largest_component(mask, connectivity)
+        pick = _largest_by_contour_area(mask) if rule == "contours" else _largest_component(mask, connectivity)
         box = _bbox_of_mask(pick)
         return [] if box is None else [box]
     if rule == "contours":                                               # outer borders and holes
@@ -205,7 +218,7 @@ def boxes_at_thresholds(heatmap, thresholds=THRESHOLDS, boxes="largest", **conve
     ``empty_box`` is set (wsolevaluation: [(0, 0, 0, 0)]).
     """
     check_array("heatmap", heatmap, "(H, W)", kinds="fiu", nonempty=True, finite=True)
-    options = _check_options(**convention)
+    options = _check_options(convention)
     every = check_choice("boxes", boxes, ("largest", "all")) == "all"
     return _boxes_at(heatmap, _check_thresholds(thresholds), every, options)
 
@@ -233,7 +246,7 @@ def best_ious(heatmaps, gt_boxes, thresholds=THRESHOLDS, boxes="largest", **conv
     0.0 where there is no box.
     """
     truth = _check_maps(heatmaps, gt_boxes)
-    thresholds, options = _check_thresholds(thresholds), _check_options(**convention)
+    thresholds, options = _check_thresholds(thresholds), _check_options(convention)
     every = check_choice("boxes", boxes, ("largest", "all")) == "all"
     out = np.zeros((len(heatmaps), len(thresholds)))                     # (N, T)
     for i, heatmap in enumerate(heatmaps):
@@ -251,9 +264,7 @@ def _check_ious(ious, thresholds=None):
 
 
 def _check_delta(iou_threshold):
-    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real) or not 0 < iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be a fraction in (0, 1] (0.5, not 50); got {iou_threshold!r}")
-    return float(iou_threshold)
+    return check_fraction("iou_threshold", iou_threshold, " (0.5, not 50)")
 
 
 def box_accuracy(ious, iou_threshold=0.5):
@@ -307,7 +318,7 @@ def gt_known_localization(heatmaps, gt_boxes, threshold=0.2, connectivity=8, iou
     """GT-known localisation accuracy (Sec. 3): the paper's box of the TRUE class's map has
     IoU >= 0.5 with a true box. heatmaps (N, H, W); gt_boxes as in ``best_ious``. A fraction."""
     truth = _check_maps(heatmaps, gt_boxes)
-    threshold = float(_check_thresholds([threshold])[0])
+    threshold = check_unit_interval("threshold", threshold)
     ious = _paper_ious(heatmaps, truth, threshold, check_choice("connectivity", connectivity, (4, 8)))
     return float(np.mean(ious >= _check_delta(iou_threshold)))
 
@@ -321,6 +332,6 @@ def top1_localization(heatmaps, predicted, labels, gt_boxes, threshold=0.2, conn
         check_int_range(name, check_array(name, v, "(N,)", kinds="iu"), 0)
         if len(v) != len(heatmaps):
             raise ValueError(f"{name} must have shape ({len(heatmaps)},), one class per map; got {v.shape}")
-    threshold = float(_check_thresholds([threshold])[0])
+    threshold = check_unit_interval("threshold", threshold)
     ious = _paper_ious(heatmaps, truth, threshold, check_choice("connectivity", connectivity, (4, 8)))
     return float(np.mean((predicted == labels) & (ious >= _check_delta(iou_threshold))))

@@ -28,6 +28,9 @@ shoelace formula; ``largest_by_contour_area`` applies the rule to a mask.
 import numpy as np
 from scipy import ndimage
 
+from .._checks import check_array
+from ..localize import _STRUCTURE, _first_pixels
+
 __all__ = ["contour_area", "largest_by_contour_area"]
 
 # The 8 neighbours (dy, dx), clockwise on the screen (y grows downwards), starting East.
@@ -78,14 +81,21 @@ def contour_area(component):
 
     Parameters
     ----------
-    component : ndarray of shape (H, W), bool -- one 8-connected component (the first pixel in
-        row-major order starts the trace; other pixels 8-connected to it are followed)
+    component : ndarray of shape (H, W), bool -- one 8-connected component, or none (the
+        trace starts at its first pixel in row-major order)
 
     Returns
     -------
     area : float, a multiple of 0.5; 0.0 for an empty mask, a pixel, a line
+
+    TypeError: not a bool array; ValueError: not 2-D, or more than one 8-connected component.
     """
-    padded = np.pad(np.asarray(component, bool), 1)                    # (H + 2, W + 2), a False frame
+    check_array("component", component, "(H, W)", kinds="b")
+    count = ndimage.label(component, structure=_STRUCTURE[8])[1]
+    if count > 1:
+        raise ValueError(f"component must be one 8-connected component (largest_by_contour_area picks one); "
+                         f"got {count} components")
+    padded = np.pad(component, 1)                                      # (H + 2, W + 2), a False frame
     flat = np.flatnonzero(padded)
     if flat.size == 0:
         return 0.0
@@ -104,17 +114,23 @@ def largest_by_contour_area(mask):
     Returns
     -------
     component : ndarray of shape (H, W), bool, a new array; all False for an empty mask
+
+    TypeError: not a bool array; ValueError: not 2-D.
     """
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))    # (H, W)
+    return _largest_by_contour_area(check_array("mask", mask, "(H, W)", kinds="b"))
+
+
+def _largest_by_contour_area(mask):
+    labels, n = ndimage.label(mask, structure=_STRUCTURE[8])            # (H, W)
     if n <= 1:
         return labels == 1
-    padded = np.pad(labels, 1)                                          # (H + 2, W + 2)
-    pixels = (padded > 0).tolist()
-    ids, first = np.unique(padded.ravel(), return_index=True)           # first pixel of each label
-    width = padded.shape[1]
+    pixels = np.pad(labels > 0, 1).tolist()                             # (H + 2, W + 2), a False frame
+    first = _first_pixels(labels, n).tolist()                           # (n + 1,) first pixel of each label
+    width = labels.shape[1]
     best, best_area = 0, -1.0
-    for label, index in sorted(zip(ids[1:].tolist(), first[1:].tolist()), key=lambda t: -t[1]):
-        area = _shoelace(_outer_border(pixels, *divmod(index, width)))
+    for label in sorted(range(1, n + 1), key=lambda k: -first[k]):      # the last first pixel first
+        y, x = divmod(first[label], width)
+        area = _shoelace(_outer_border(pixels, y + 1, x + 1))           # in the framed image
         if area > best_area:                                            # strict: the first one stays
             best, best_area = label, area
     return labels == best

@@ -16,19 +16,14 @@ It reports percent; this module reports fractions.
 import numpy as np
 
 from .._checks import check_array, check_choice
-from .boxes import THRESHOLDS, _check_thresholds
+from .boxes import SCALES, THRESHOLDS, _check_thresholds, _scale
 
 __all__ = ["pixel_precision_recall", "pxap"]
 
 
 def _scores(heatmap, scale):
     values = heatmap.astype(np.float64, copy=False)                      # (H, W)
-    if scale == "none":
-        if values.min() < 0 or values.max() > 1:
-            raise ValueError(f"heatmaps must be within [0, 1] with scale='none'; got [{values.min()}, {values.max()}]")
-        return values
-    lo = 0.0 if scale == "max" else values.min()
-    span = values.max() - lo
+    lo, span = _scale(values, scale, "heatmaps")
     if span <= 0:                                                        # constant, or max <= 0
         return np.zeros_like(values)                                     # wsolevaluation's normalize_scoremap
     return np.clip((values - lo) / span, 0.0, 1.0)                       # (H, W)
@@ -61,7 +56,7 @@ def pixel_precision_recall(heatmaps, masks, thresholds=THRESHOLDS, ignore=None, 
             raise ValueError(f"ignore must have the shape of heatmaps, {heatmaps.shape}; got {ignore.shape}")
         if np.any(ignore & masks):
             raise ValueError("ignore and masks must not overlap: an ignored pixel is neither foreground nor background")
-    check_choice("scale", scale, ("minmax", "max", "none"))
+    check_choice("scale", scale, SCALES)
     taus = _check_thresholds(thresholds)
     if taus[-1] < 1.0:
         taus = np.append(taus, 1.0)                                      # (K,)

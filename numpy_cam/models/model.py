@@ -46,8 +46,7 @@ from ..io.image import input_range, preprocess
 from ..layers import global_avg_pool, global_max_pool, softmax
 from .conv_bn import REFERENCE_LAYERS, layer_set
 
-POOLING = {"avg": global_avg_pool, "max": global_max_pool}
-POOLING_LAYER = {"avg": "global_avg_pool", "max": "global_max_pool"}  # its name in conv_bn.Layers
+POOLING = {"avg": global_avg_pool, "max": global_max_pool}      # each one's __name__ is its conv_bn.Layers field
 
 
 class Model:
@@ -145,7 +144,7 @@ class Model:
         return self._classify(check_array("features", f, f"(N, {self.num_maps}, h, w)"))
 
     def _classify(self, f):
-        pool = getattr(self.layers, POOLING_LAYER[self.pooling])
+        pool = getattr(self.layers, POOLING[self.pooling].__name__)        # the reference's, or its replacement
         return self.layers.linear(pool(f), self.fc_weight, self.fc_bias)  # (N, classes)
 
     def predict(self, image, top_k=None):

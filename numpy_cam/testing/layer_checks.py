@@ -69,7 +69,10 @@ def _golden_input(network):
     if network == "small_gap":
         return np.random.default_rng(5).uniform(-1, 1, (1, 3, 64, 80)).astype(np.float32)   # (1, 3, 64, 80)
     x = load_model(network).preprocess(DATA / "coffee.png")                                    # (1, 3, 224, 224)
-    assert hashlib.sha256(x.tobytes()).hexdigest() == str(_golden()[f"{network}/x_sha256"]), "coffee.png changed"
+    expected, got = str(_golden()[f"{network}/x_sha256"]), hashlib.sha256(x.tobytes()).hexdigest()
+    if got != expected:
+        raise ValueError(f"{network}'s preprocessed coffee.png must have SHA-256 {expected} (the golden run's "
+                         f"input); got {got}: the photo or the preprocessing changed")
     return x
 
 
