@@ -248,10 +248,10 @@ def test_the_checker_finds_what_is_missing():
             "`tests/golden/efficientnet_lite{1,2}.npz`, `.ci/run`, `layers.loop`, `np.einsum`; "
             "examples: `photo.jpg`, `out/x_cam.png`; github.com/zhoubolei/CAM `pytorch_CAM.py`.")
     assert unresolved([("ok", text)]) == []
-    wrong = ("`PAPER.md`, `numpy_cam/nothing.py`, `cam.no_such_function`, `Model.no_such_method`, "
+    wrong = ("`NOTES_NOWHERE.md`, `numpy_cam/nothing.py`, `cam.no_such_function`, `Model.no_such_method`, "
              "`models/efficientnet_lite.py: EfficientNetLite.features`, `tests/test_nothing*.py`")
     assert unresolved([("x", wrong)]) == [
-        "x: path PAPER.md", "x: path numpy_cam/nothing.py", "x: path tests/test_nothing*.py",
+        "x: path NOTES_NOWHERE.md", "x: path numpy_cam/nothing.py", "x: path tests/test_nothing*.py",
         "x: name `cam.no_such_function`", "x: name `Model.no_such_method`",
         "x: models/efficientnet_lite.py: EfficientNetLite.features"]
     assert unresolved([("md", "`load_model(name)`, `iou(a, b)`, `no_such_function(x)`, `np.load(f)`")],
